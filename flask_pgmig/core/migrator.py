@@ -1,0 +1,299 @@
+"""The Migrator: the facade every front end drives (status, migrate, rollback, and what other modules add).
+
+It returns result objects and raises :mod:`flask_pgmig.errors`; it never prints and never exits. Progress goes
+to the :class:`~flask_pgmig.core.events.Events` it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from ..errors import ConfigError, FailedMigration, MigrationFailed, PgMigError
+from . import dsn as dsn_module
+from . import plan as planning
+from .events import Events
+from .files import MigrationFile, discover
+from .history import HistoryTable
+from .lock import lock_key, migration_lock
+from .plan import RollbackStep, Status
+from .runner import RunSettings, Runner, preflight
+from .sql import split_statements
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Migrator needs besides the DSN; front ends fill it from PGMIG_* config or flags."""
+
+    directory: Path
+    schema: str = "public"
+    table: str = "pgmig_history"
+    lock_wait: float = 60.0
+    lock_timeout_ms: int | None = 5000
+    lock_retries: int = 3
+    statement_timeout_ms: int | None = None
+    out_of_order: bool = False
+    role: str | None = None
+    command: str = "flask db"
+    context: Any = None
+    connect_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppliedStep:
+    """One migration applied or reverted by a run, with its duration."""
+
+    version: str
+    name: str
+    duration_ms: int
+
+    @property
+    def id(self) -> str:
+        """``<version>_<name>``."""
+        return f"{self.version}_{self.name}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a migrate or rollback run did (or, with ``dry_run``, would do)."""
+
+    action: str
+    steps: tuple[AppliedStep, ...] = ()
+    planned: tuple[MigrationFile, ...] = ()
+    rollback_plan: tuple[RollbackStep, ...] = ()
+    dry_run: bool = False
+    status: Status | None = None
+
+
+class Migrator:
+    """Drives one migrations directory against one database."""
+
+    def __init__(self, dsn: str, settings: Settings, *, events: Events | None = None) -> None:
+        self.dsn = dsn
+        self.settings = settings
+        self.events = events or Events()
+        self.history = HistoryTable(settings.schema, settings.table)
+
+    @classmethod
+    def create(cls, dsn: str, directory: str | Path, *, events: Events | None = None, **options: Any) -> Migrator:
+        """Convenience constructor: ``Migrator.create(url, "migrations", lock_timeout_ms=2000)``."""
+        return cls(dsn, Settings(directory=Path(directory), **options), events=events)
+
+    # -- files and connections ---------------------------------------------------------------------------------
+    def files(self) -> list[MigrationFile]:
+        """Parse the migrations directory (every call reads it afresh)."""
+        return discover(self.settings.directory, init_hint=f"{self.settings.command} init")
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """An autocommit connection with application_name=pgmig, keepalives and PGMIG_ROLE applied."""
+        conn = dsn_module.connect(self.dsn, autocommit=True, **self.settings.connect_kwargs)
+        try:
+            if self.settings.role:
+                conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(self.settings.role)))
+            yield conn
+        finally:
+            conn.close()
+
+    # -- status ----------------------------------------------------------------------------------------------
+    def status(self) -> Status:
+        """Every migration with its state. Read-only: no lock, no DDL."""
+        files = self.files()
+        with self.connect() as conn:
+            return planning.compute_status(files, self.history.read(conn))
+
+    # -- migrate ---------------------------------------------------------------------------------------------
+    def migrate(
+        self,
+        *,
+        to: str | None = None,
+        dry_run: bool = False,
+        atomic: bool = False,
+        allow_out_of_order: bool | None = None,
+        resume: bool = False,
+    ) -> RunResult:
+        """Apply pending migrations in version order (up to ``to``), each with its history row."""
+        out_of_order = self.settings.out_of_order if allow_out_of_order is None else allow_out_of_order
+        files = self.files()
+        with self.connect() as conn:
+            status = planning.compute_status(files, self.history.read(conn))
+            if not status.having(planning.PENDING, planning.FAILED, planning.RUNNING) or dry_run:
+                planning.validate(status, allow_out_of_order=out_of_order, command=self.settings.command)
+                planned = planning.plan_migrate(status, to=to)
+                for migration in planned:
+                    preflight(migration)
+                return RunResult("migrate", planned=tuple(planned), dry_run=dry_run, status=status)
+            with self._locked(conn):
+                self.history.ensure(conn)
+                status = planning.compute_status(files, self.history.read(conn))
+                resumed = self._resume_target(conn, status) if resume else None
+                planning.validate(
+                    _without(status, resumed), allow_out_of_order=out_of_order, command=self.settings.command
+                )
+                planned = planning.plan_migrate(status, to=to)
+                for migration in planned:
+                    preflight(migration)
+                if atomic:
+                    self._refuse_non_transactional(planned)
+                self._refuse_read_only(conn)
+                return self._run_migrations(conn, status, planned, resumed, atomic=atomic)
+
+    def _run_migrations(
+        self,
+        conn: Connection,
+        status: Status,
+        planned: list[MigrationFile],
+        resumed: tuple[MigrationFile, int] | None,
+        *,
+        atomic: bool,
+    ) -> RunResult:
+        runner = self._runner(conn)
+        steps: list[AppliedStep] = []
+        try:
+            if resumed is not None:
+                migration, done = resumed
+                steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration, resume_from=done)))
+            if atomic and planned:
+                with conn.transaction():
+                    for migration in planned:
+                        steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration)))
+            else:
+                for migration in planned:
+                    steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration)))
+        except PgMigError as error:
+            self._audit(conn, "migrate", "failed", [s.version for s in steps], {"error": error.message})
+            raise
+        self._audit(conn, "migrate", "ok", [s.version for s in steps], {"atomic": atomic})
+        return RunResult("migrate", steps=tuple(steps), planned=tuple(planned), status=status)
+
+    def _resume_target(self, conn: Connection, status: Status) -> tuple[MigrationFile, int] | None:
+        stuck = status.having(planning.FAILED, planning.RUNNING)
+        if not stuck:
+            return None
+        state = stuck[0]
+        if state.file is None or state.record is None:
+            raise FailedMigration(
+                f"Migration '{state.id}' failed earlier and its file is gone, so it cannot be resumed. Restore "
+                f"the file, or run '{self.settings.command} repair --mark-rolled-back {state.version}'.",
+                version=state.version,
+            )
+        done = state.record.statements_done or 0
+        stored = self.history.up_sql(conn, state.version) or ""
+        statements = preflight(state.file)
+        if [s.text for s in split_statements(stored)[:done]] != [s.text for s in statements[:done]]:
+            raise FailedMigration(
+                f"Migration '{state.id}' cannot be resumed: the {done} statements that already ran have changed in "
+                f"the file since. Restore them, or resolve it with '{self.settings.command} repair "
+                f"--mark-applied {state.version}' / '--mark-rolled-back {state.version}'.",
+                version=state.version,
+            )
+        self.events.notice(f"{state.id}: resuming after statement {done} of {len(statements)}")
+        return state.file, done
+
+    def _refuse_non_transactional(self, planned: list[MigrationFile]) -> None:
+        for migration in planned:
+            if not migration.transactional:
+                raise ConfigError(
+                    f"--atomic runs every pending migration in one transaction, but '{migration.path.name}' is "
+                    "transaction:false. Run without --atomic, or migrate up to the version before it first."
+                )
+
+    def _refuse_read_only(self, conn: Connection) -> None:
+        row = conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
+        ).fetchone()
+        if row and (row[0] or row[1]):
+            where = "a read-only standby (pg_is_in_recovery() is true)" if row[0] else "read-only"
+            raise ConfigError(
+                f"The database is {where}, so no migration can run on it. Point PGMIG_DATABASE_URL at the primary."
+            )
+
+    # -- rollback --------------------------------------------------------------------------------------------
+    def rollback(
+        self, *, steps: int | None = 1, to: str | None = None, everything: bool = False, dry_run: bool = False
+    ) -> RunResult:
+        """Revert applied migrations newest first: the newest ``steps``, everything after ``to``, or all."""
+        files = self.files()
+        with self.connect() as conn:
+            status = planning.compute_status(files, self.history.read(conn))
+            plan = planning.plan_rollback(
+                status, steps=steps, to=to, everything=everything, command=self.settings.command
+            )
+            if dry_run or not plan:
+                return RunResult("rollback", rollback_plan=tuple(plan), dry_run=dry_run, status=status)
+            with self._locked(conn):
+                self.history.ensure(conn)
+                status = planning.compute_status(files, self.history.read(conn))
+                plan = planning.plan_rollback(
+                    status, steps=steps, to=to, everything=everything, command=self.settings.command
+                )
+                self._refuse_read_only(conn)
+                return self._run_rollback(conn, status, plan)
+
+    def _run_rollback(self, conn: Connection, status: Status, plan: list[RollbackStep]) -> RunResult:
+        runner = self._runner(conn)
+        by_version = {m.version: m.file for m in status.migrations}
+        done: list[AppliedStep] = []
+        try:
+            for step in plan:
+                duration = runner.revert(step, by_version.get(step.version))
+                done.append(AppliedStep(step.version, step.name, duration))
+        except PgMigError as error:
+            self._audit(conn, "rollback", "failed", [s.version for s in done], {"error": error.message})
+            raise
+        self._audit(conn, "rollback", "ok", [s.version for s in done], {})
+        return RunResult("rollback", steps=tuple(done), rollback_plan=tuple(plan), status=status)
+
+    # -- shared ----------------------------------------------------------------------------------------------
+    def _runner(self, conn: Connection) -> Runner:
+        settings = RunSettings(
+            lock_timeout_ms=self.settings.lock_timeout_ms,
+            statement_timeout_ms=self.settings.statement_timeout_ms,
+            lock_retries=self.settings.lock_retries,
+            context=self.settings.context,
+        )
+        return Runner(conn, self.history, settings, self.events)
+
+    @contextmanager
+    def _locked(self, conn: Connection) -> Iterator[None]:
+        database = conn.info.dbname
+        key = lock_key(database, self.settings.schema, self.settings.table)
+        with migration_lock(
+            conn,
+            key,
+            wait_seconds=self.settings.lock_wait,
+            on_wait=self.events.lock_waiting,
+            target=f"database '{database}' ({self.history.display})",
+        ):
+            yield
+
+    def _audit(self, conn: Connection, action: str, outcome: str, versions: list[str], detail: dict[str, Any]) -> None:
+        if conn.broken or conn.closed:
+            return
+        try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            self.history.audit(conn, action, outcome, versions, detail)
+        except psycopg.Error:
+            pass  # the audit log must never hide the error that is being reported
+
+
+def _without(status: Status, resumed: tuple[MigrationFile, int] | None) -> Status:
+    """The status with the migration being resumed counted as pending, so validation lets it through."""
+    if resumed is None:
+        return status
+    version = resumed[0].version
+    return Status(
+        tuple(replace(m, state=planning.PENDING) if m.version == version else m for m in status.migrations)
+    )
+
+
+__all__ = ["AppliedStep", "MigrationFailed", "Migrator", "RunResult", "Settings"]

@@ -1,0 +1,360 @@
+"""Run one migration (up or down): transaction mode, timeouts, lock-timeout retries, history rows, progress.
+
+A transactional section runs statement by statement inside one transaction that also writes its history row, so
+both commit together or not at all. A ``transaction:false`` section runs in autocommit, its row marked ``running``
+first, counted statement by statement, and ``applied`` (or ``failed``) at the end.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from ..errors import ConnectionFailed, MigrationFailed, MigrationParseError
+from . import sql
+from .events import Events
+from .files import MigrationFile, Section, SectionOptions
+from .history import HistoryTable
+from .plan import RollbackStep
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Timeouts and retries for every statement a migration runs (file options override the first two)."""
+
+    lock_timeout_ms: int | None = 5000
+    statement_timeout_ms: int | None = None
+    lock_retries: int = 3
+    retry_base_delay: float = 0.5
+    context: Any = None  # handed to Python migrations that accept a second argument (the Flask app)
+
+
+def preflight(migration: MigrationFile, section: Section | None = None) -> list[sql.Statement]:
+    """Split a section and refuse, before anything runs, statements its transaction mode cannot run."""
+    section = section or migration.up
+    if migration.kind == "py":
+        return []
+    statements = sql.split_statements(section.sql)
+    if not section.options.transaction:
+        return statements
+    for statement in statements:
+        reason = sql.non_transactional_reason(statement) or sql.transaction_control(statement)
+        if reason is None:
+            continue
+        line = section.line + statement.line - 1
+        fix = (
+            "Remove it: each migration already runs in its own transaction."
+            if sql.transaction_control(statement)
+            else "Add 'transaction:false' to the marker line (e.g. '-- migrate:up transaction:false'), and keep "
+            "such statements in a migration of their own."
+        )
+        raise MigrationParseError(
+            f"Line {line} of '{migration.path.name}' has {reason}, which cannot run inside a transaction: "
+            f"'{_excerpt(statement.text)}'. {fix}",
+            path=str(migration.path),
+            line=line,
+            column=statement.column,
+        )
+    return statements
+
+
+class Runner:
+    """Runs sections on one connection (autocommit) and records them in the history table."""
+
+    def __init__(self, conn: Connection, history: HistoryTable, settings: RunSettings, events: Events) -> None:
+        self.conn = conn
+        self.history = history
+        self.settings = settings
+        self.events = events
+
+    # -- up --------------------------------------------------------------------------------------------------
+    def apply(self, migration: MigrationFile, *, resume_from: int = 0) -> int:
+        """Apply one migration and record it; return its duration in milliseconds."""
+        statements = preflight(migration)
+        self.events.migration_started(migration.version, migration.name, "up")
+        started = time.perf_counter()
+        if migration.transactional:
+            self._with_retries(migration.version, lambda: self._apply_in_transaction(migration, statements, started))
+        elif migration.kind == "py":
+            self._run_python(migration, "up")
+            self.history.record_applied(self.conn, migration, _ms_since(started))
+        else:
+            self.history.record_running(self.conn, migration, len(statements), resume_from)
+            self._run_autocommit(migration, migration.up, statements, resume_from, started, record=True)
+            self.history.mark_applied(self.conn, migration.version, _ms_since(started))
+        duration = _ms_since(started)
+        self.events.migration_finished(migration.version, migration.name, "up", duration)
+        return duration
+
+    def _apply_in_transaction(self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float) -> None:
+        with self.conn.transaction():
+            self._set_timeouts(migration.up.options, local=True)
+            if migration.kind == "py":
+                self._run_python(migration, "up")
+            else:
+                self._run_statements(migration.version, migration.path.name, migration.up, statements)
+            self.history.record_applied(self.conn, migration, _ms_since(started))
+
+    # -- down ------------------------------------------------------------------------------------------------
+    def revert(self, step: RollbackStep, migration: MigrationFile | None = None) -> int:
+        """Run one migration's down section and delete its history row; return the duration in ms."""
+        self.events.migration_started(step.version, step.name, "down")
+        if step.from_stored_source:
+            self.events.notice(f"{step.id}: file is gone, reverting with the down section stored at apply time")
+        started = time.perf_counter()
+        is_python = migration is not None and migration.kind == "py"
+        statements = [] if is_python else sql.split_statements(step.down.sql)
+        if step.down.options.transaction:
+            def attempt() -> None:
+                with self.conn.transaction():
+                    self._set_timeouts(step.down.options, local=True)
+                    if is_python and migration is not None:
+                        self._run_python(migration, "down")
+                    else:
+                        self._run_statements(step.version, step.display, step.down, statements)
+                    self.history.delete(self.conn, step.version)
+
+            self._with_retries(step.version, attempt)
+        else:
+            if is_python and migration is not None:
+                self._run_python(migration, "down")
+            else:
+                self._run_autocommit_down(step, statements, started)
+            self.history.delete(self.conn, step.version)
+        duration = _ms_since(started)
+        self.events.migration_finished(step.version, step.name, "down", duration)
+        return duration
+
+    def _run_autocommit_down(self, step: RollbackStep, statements: Sequence[sql.Statement], started: float) -> None:
+        try:
+            self._run_autocommit_statements(step.version, step.display, step.down, statements, 0)
+        except _StatementFailed as failure:
+            if not self.conn.broken:
+                self.history.record_failed(
+                    self.conn, step.version, 0,
+                    f"rollback stopped after {failure.done} of {len(statements)} statements: {failure.error.message}",
+                    _ms_since(started),
+                )  # fmt: skip
+            raise failure.error from failure.error.__cause__
+
+    # -- statements ------------------------------------------------------------------------------------------
+    def _run_statements(self, version: str, display: str, section: Section, statements: Sequence[sql.Statement]) -> None:
+        total = len(statements)
+        for index, statement in enumerate(statements, start=1):
+            self.events.statement_started(version, index, total, statement.text)
+            self._execute(version, display, section, statement)
+
+    def _run_autocommit(
+        self, migration: MigrationFile, section: Section, statements: Sequence[sql.Statement], resume_from: int,
+        started: float, *, record: bool,
+    ) -> None:  # fmt: skip
+        try:
+            self._run_autocommit_statements(
+                migration.version, migration.path.name, section, statements, resume_from, record=record
+            )
+        except _StatementFailed as failure:
+            if not self.conn.broken:
+                self.history.record_failed(
+                    self.conn, migration.version, failure.done, failure.error.message, _ms_since(started)
+                )
+            raise failure.error from failure.error.__cause__
+
+    def _run_autocommit_statements(
+        self, version: str, display: str, section: Section, statements: Sequence[sql.Statement], resume_from: int,
+        *, record: bool = False,
+    ) -> None:  # fmt: skip
+        total = len(statements)
+        for index in range(resume_from, total):
+            statement = statements[index]
+            self.events.statement_started(version, index + 1, total, statement.text)
+            exempt = sql.is_concurrently(statement)
+            try:
+                self._with_retries(
+                    version,
+                    lambda st=statement, ex=exempt: self._execute_autocommit(version, display, section, st, ex),  # type: ignore[misc]
+                    before_retry=lambda st=statement: self._drop_invalid_index(st),  # type: ignore[misc]
+                )
+            except MigrationFailed as error:
+                raise _StatementFailed(index, error) from None
+            if record:
+                self.history.record_progress(self.conn, version, index + 1)
+        self.conn.execute("RESET lock_timeout")
+        self.conn.execute("RESET statement_timeout")
+
+    def _execute_autocommit(
+        self, version: str, display: str, section: Section, statement: sql.Statement, exempt: bool
+    ) -> None:
+        lock_timeout = 0 if exempt else self._lock_timeout(section.options)
+        self._set_timeouts(section.options, local=False, lock_timeout_ms=lock_timeout)
+        self._execute(version, display, section, statement)
+
+    def _execute(self, version: str, display: str, section: Section, statement: sql.Statement) -> None:
+        try:
+            self.conn.execute(statement.text.encode("utf-8"), prepare=False)
+        except psycopg.errors.LockNotAvailable:
+            raise
+        except psycopg.OperationalError as exc:
+            if self.conn.broken:
+                raise ConnectionFailed(
+                    f"The connection to PostgreSQL was lost while running migration '{version}' ({display}, line "
+                    f"{section.line + statement.line - 1}): {_first_line(exc)}. Run 'status' to see what was "
+                    "recorded: a transactional migration was rolled back by the server; a transaction:false one "
+                    "shows as failed or interrupted."
+                ) from exc
+            raise _migration_failed(exc, version, display, section, statement) from exc
+        except psycopg.Error as exc:
+            raise _migration_failed(exc, version, display, section, statement) from exc
+
+    def _lock_timeout(self, options: SectionOptions) -> int | None:
+        return options.lock_timeout_ms if options.lock_timeout_ms is not None else self.settings.lock_timeout_ms
+
+    def _set_timeouts(self, options: SectionOptions, *, local: bool, lock_timeout_ms: int | None = None) -> None:
+        lock_timeout = self._lock_timeout(options) if lock_timeout_ms is None else lock_timeout_ms
+        statement_timeout = (
+            options.statement_timeout_ms
+            if options.statement_timeout_ms is not None
+            else self.settings.statement_timeout_ms
+        )
+        settings: list[tuple[str, int]] = []
+        if lock_timeout is not None:
+            settings.append(("lock_timeout", lock_timeout))
+        if statement_timeout is not None:
+            settings.append(("statement_timeout", statement_timeout))
+        if not settings:
+            return
+        query = pgsql.SQL("SELECT ") + pgsql.SQL(", ").join(
+            pgsql.SQL("set_config({}, {}, {})").format(
+                pgsql.Literal(name), pgsql.Literal(f"{value}ms"), pgsql.Literal(local)
+            )
+            for name, value in settings
+        )
+        self.conn.execute(query)
+
+    # -- retries ---------------------------------------------------------------------------------------------
+    def _with_retries(
+        self, version: str, attempt: Callable[[], None], before_retry: Callable[[], None] | None = None
+    ) -> None:
+        retries = self.settings.lock_retries
+        for number in range(retries + 1):
+            try:
+                attempt()
+                return
+            except psycopg.errors.LockNotAvailable as exc:
+                if number >= retries:
+                    raise MigrationFailed(
+                        f"Migration '{version}' could not get a lock within lock_timeout after {retries + 1} "
+                        f"attempts (SQLSTATE 55P03: {_first_line(exc)}). Live traffic holds locks on the tables it "
+                        "changes; run it again at a quieter time, or raise PGMIG_LOCK_TIMEOUT / PGMIG_LOCK_RETRIES.",
+                        version=version,
+                        path=version,
+                        sqlstate="55P03",
+                    ) from exc
+                delay = self.settings.retry_base_delay * (2**number) * (0.5 + random.random())
+                self.events.retrying(version, number + 1, delay, _first_line(exc))
+                if before_retry is not None:
+                    before_retry()
+                time.sleep(delay)
+
+    def _drop_invalid_index(self, statement: sql.Statement) -> None:
+        """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; drop it before trying again."""
+        target = sql.created_index_name(statement)
+        if target is None or not sql.is_concurrently(statement):
+            return
+        schema, name = target
+        row = self.conn.execute(
+            "SELECT n.nspname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = %s AND NOT i.indisvalid "
+            "AND (%s::text IS NULL AND pg_table_is_visible(c.oid) OR n.nspname = %s)",
+            [name, schema, schema],
+        ).fetchone()
+        if row is not None:
+            self.conn.execute(pgsql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(pgsql.Identifier(row[0], name)))
+            self.events.notice(f"dropped the INVALID index {row[0]}.{name} left by the failed attempt")
+
+    # -- Python migrations -----------------------------------------------------------------------------------
+    def _run_python(self, migration: MigrationFile, direction: str) -> None:
+        module = load_python_migration(migration)
+        function = getattr(module, direction)
+        wants_context = len(inspect.signature(function).parameters) >= 2
+        try:
+            function(self.conn, self.settings.context) if wants_context else function(self.conn)
+        except psycopg.Error as exc:
+            raise MigrationFailed(
+                f"Python migration '{migration.id}' failed in {direction}() (SQLSTATE {exc.sqlstate}): "
+                f"{_first_line(exc)}. Fix '{migration.path.name}' and run again.",
+                version=migration.version,
+                path=str(migration.path),
+                sqlstate=exc.sqlstate,
+            ) from exc
+
+
+class _StatementFailed(Exception):
+    def __init__(self, done: int, error: MigrationFailed) -> None:
+        super().__init__(error.message)
+        self.done = done
+        self.error = error
+
+
+def load_python_migration(migration: MigrationFile) -> ModuleType:
+    """Import a Python migration from its path under a private module name."""
+    spec = importlib.util.spec_from_file_location(f"pgmig_migration_{migration.version}", migration.path)
+    if spec is None or spec.loader is None:
+        raise MigrationParseError(f"Cannot load Python migration '{migration.path.name}'.", path=str(migration.path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _migration_failed(
+    exc: psycopg.Error, version: str, display: str, section: Section, statement: sql.Statement
+) -> MigrationFailed:
+    diag = exc.diag
+    position = int(diag.statement_position) if diag.statement_position else None
+    if position is not None:
+        # PostgreSQL counts the position in characters of the statement as sent, from 1.
+        in_section = statement.start + position - 1
+        line, column = sql.position_to_line_column(section.sql, in_section)
+    else:
+        line, column = statement.line, statement.column
+    file_line = section.line + line - 1
+    mode = (
+        "Nothing of this migration was applied (it ran in one transaction)"
+        if section.options.transaction
+        else "Statements before this one were committed (transaction:false)"
+    )
+    return MigrationFailed(
+        f"Migration '{version}' failed at line {file_line}, column {column} of '{display}' "
+        f"(SQLSTATE {exc.sqlstate}): {_first_line(exc)}. Statement: '{_excerpt(statement.text)}'. "
+        f"{mode}; fix the SQL and run migrate again.",
+        version=version,
+        path=display,
+        line=file_line,
+        column=column,
+        sqlstate=exc.sqlstate,
+        statement=statement.text,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

@@ -1,0 +1,4 @@
+-- migrate:up
+CREATE TABLE items (id int PRIMARY KEY, sku text);
+-- migrate:down
+DROP TABLE items;
