@@ -30,6 +30,10 @@ class ConfigError(PgMigError):
 class ConnectionFailed(PgMigError):
     """The database could not be reached, or the connection was lost."""
 
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
 
 class MigrationFileError(PgMigError):
     """A migration file or the migrations directory is invalid (names, duplicates, unreadable)."""

@@ -295,7 +295,4 @@ def _connection_failed(dsn: str, url: str, exc: psycopg.Error) -> ConnectionFail
         advice = next((text for keys, text in _ADVICE if any(key in reason.lower() for key in keys)), None)
         advice = advice or "Check that the server is running and PGMIG_DATABASE_URL is right."
         message = f"Could not connect to PostgreSQL at {shown!r}: {reason}. {advice}"
-    failure = ConnectionFailed(message)
-    # ConnectionFailed has no sqlstate field of its own; keep the server's code for callers that branch on it.
-    setattr(failure, "sqlstate", getattr(exc, "sqlstate", None))  # noqa: B010
-    return failure
+    return ConnectionFailed(message, sqlstate=getattr(exc, "sqlstate", None))

@@ -125,11 +125,12 @@ class Migrator:
         files = self.files()
         with self.connect() as conn:
             status = planning.compute_status(files, self.history.read(conn))
+            for state in status.pending:  # refuse what cannot run before anything runs, even the history DDL
+                assert state.file is not None
+                preflight(state.file)
             if not status.having(planning.PENDING, planning.FAILED, planning.RUNNING) or dry_run:
                 planning.validate(status, allow_out_of_order=out_of_order, command=self.settings.command)
                 planned = planning.plan_migrate(status, to=to)
-                for migration in planned:
-                    preflight(migration)
                 return RunResult("migrate", planned=tuple(planned), dry_run=dry_run, status=status)
             with self._locked(conn):
                 self.history.ensure(conn)
@@ -139,8 +140,6 @@ class Migrator:
                     _without(status, resumed), allow_out_of_order=out_of_order, command=self.settings.command
                 )
                 planned = planning.plan_migrate(status, to=to)
-                for migration in planned:
-                    preflight(migration)
                 if atomic:
                     self._refuse_non_transactional(planned)
                 self._refuse_read_only(conn)
