@@ -32,4 +32,6 @@ def tables(url: str) -> set[str]:
 
 def history_versions(url: str, table: str = "public.pgmig_history") -> list[str]:
     """Versions recorded as applied, in order."""
-    return [row[0] for row in query(url, f"SELECT version FROM {table} WHERE status = 'applied' ORDER BY version")]
+    return [
+        row[0] for row in query(url, f"SELECT version FROM {table} WHERE status = 'applied' ORDER BY version")
+    ]

@@ -54,7 +54,9 @@ def test_scenario_with_a_bad_name_is_refused() -> None:
 def test_duplicate_versions_are_refused_even_across_widths(tmp_path: Path) -> None:
     write(tmp_path, "20260115_a.sql", "-- migrate:up\nSELECT 1;\n")
     write(tmp_path, "20260115000000_b.sql", "-- migrate:up\nSELECT 1;\n")
-    with pytest.raises(MigrationFileError, match="share a version: '20260115000000_b.sql' and '20260115_a.sql'"):
+    with pytest.raises(
+        MigrationFileError, match="share a version: '20260115000000_b.sql' and '20260115_a.sql'"
+    ):
         files.discover(tmp_path)
 
 
@@ -100,12 +102,28 @@ def test_marker_inside_block_comment_does_not_count(tmp_path: Path) -> None:
     [
         ("CREATE TABLE t (id int);\n", "has no '-- migrate:up' line", None),
         ("-- migrate:down\nDROP TABLE t;\n-- migrate:up\nSELECT 1;\n", "'-- migrate:down' before any", 1),
-        ("-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n", "repeats '-- migrate:up' (first on line 1)", 3),
-        ("-- migrate:up transactoin:false\nSELECT 1;\n", "unknown option 'transactoin:false'. Did you mean 'transaction'", 1),
-        ("-- migrate:up\nSELECT 1;\n-- migrate:dwon\nSELECT 2;\n", "unknown directive '-- migrate:dwon'. Did you mean '-- migrate:down'", 3),
+        (
+            "-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n",
+            "repeats '-- migrate:up' (first on line 1)",
+            3,
+        ),
+        (
+            "-- migrate:up transactoin:false\nSELECT 1;\n",
+            "unknown option 'transactoin:false'. Did you mean 'transaction'",
+            1,
+        ),
+        (
+            "-- migrate:up\nSELECT 1;\n-- migrate:dwon\nSELECT 2;\n",
+            "unknown directive '-- migrate:dwon'. Did you mean '-- migrate:down'",
+            3,
+        ),
         ("-- migrate:up lock_timeout:soon\nSELECT 1;\n", "not a duration", 1),
         ("-- migrate:up transaction:maybe\nSELECT 1;\n", "sets transaction to 'maybe'", 1),
-        ("SELECT 0;\n-- migrate:up\nSELECT 1;\n", "Line 1 of '20260115093000_x.sql' has SQL before '-- migrate:up' (line 2)", 1),
+        (
+            "SELECT 0;\n-- migrate:up\nSELECT 1;\n",
+            "Line 1 of '20260115093000_x.sql' has SQL before '-- migrate:up' (line 2)",
+            1,
+        ),
     ],
 )
 def test_parse_errors_name_file_and_line(tmp_path: Path, text: str, message: str, line: int | None) -> None:
@@ -124,7 +142,9 @@ def test_empty_down_means_irreversible_and_empty_up_is_a_noop(tmp_path: Path) ->
 
 
 def test_dbmate_format_is_accepted(tmp_path: Path) -> None:
-    migration = parse(tmp_path, "-- migrate:up transaction:false\nALTER TYPE mood ADD VALUE 'meh';\n\n-- migrate:down\n\n")
+    migration = parse(
+        tmp_path, "-- migrate:up transaction:false\nALTER TYPE mood ADD VALUE 'meh';\n\n-- migrate:down\n\n"
+    )
     assert not migration.transactional and migration.down is None
 
 

@@ -7,17 +7,27 @@ from pathlib import Path
 import pytest
 
 from flask_pgmig.core import files, plan
-from flask_pgmig.errors import ChecksumMismatch, ConfigError, FailedMigration, IrreversibleMigration, OutOfOrder
+from flask_pgmig.errors import (
+    ChecksumMismatch,
+    ConfigError,
+    FailedMigration,
+    IrreversibleMigration,
+    OutOfOrder,
+)
 
 
 def migration(tmp_path: Path, version: str, name: str, down: str | None = "SELECT 0;") -> files.MigrationFile:
-    text = f"-- migrate:up\nSELECT {version[-2:]};\n" + (f"-- migrate:down\n{down}\n" if down is not None else "")
+    text = f"-- migrate:up\nSELECT {version[-2:]};\n" + (
+        f"-- migrate:down\n{down}\n" if down is not None else ""
+    )
     path = tmp_path / f"{version}_{name}.sql"
     path.write_text(text)
     return files.parse_file(path)
 
 
-def record(m: files.MigrationFile, status: str = "applied", checksum: str | None = None) -> plan.HistoryRecord:
+def record(
+    m: files.MigrationFile, status: str = "applied", checksum: str | None = None
+) -> plan.HistoryRecord:
     return plan.HistoryRecord(m.version, m.name, checksum or m.checksum, status, down_sql="SELECT 'stored';")
 
 
@@ -57,7 +67,9 @@ def test_checksum_mismatch_names_the_fix(tmp_path: Path) -> None:
 def test_out_of_order_is_refused_unless_allowed(tmp_path: Path) -> None:
     old, new = migration(tmp_path, "20260101000000", "branch"), migration(tmp_path, "20260201000000", "main")
     status = plan.compute_status([old, new], [record(new)])
-    with pytest.raises(OutOfOrder, match="'20260101000000_branch' is pending but older than '20260201000000_main'"):
+    with pytest.raises(
+        OutOfOrder, match="'20260101000000_branch' is pending but older than '20260201000000_main'"
+    ):
         plan.validate(status, allow_out_of_order=False)
     plan.validate(status, allow_out_of_order=True)
     assert [m.id for m in plan.plan_migrate(status)] == ["20260101000000_branch"]
@@ -73,7 +85,10 @@ def test_failed_migration_blocks_with_repair_hint(tmp_path: Path) -> None:
 def test_migrate_to_stops_at_version(tmp_path: Path) -> None:
     ms = [migration(tmp_path, f"2026010{i}000000", f"m{i}") for i in range(1, 5)]
     status = plan.compute_status(ms, [])
-    assert [m.version for m in plan.plan_migrate(status, to="20260102000000")] == ["20260101000000", "20260102000000"]
+    assert [m.version for m in plan.plan_migrate(status, to="20260102000000")] == [
+        "20260101000000",
+        "20260102000000",
+    ]
     with pytest.raises(ConfigError, match="No migration has version '20990101000000'"):
         plan.plan_migrate(status, to="20990101000000")
     with pytest.raises(ConfigError, match="is not a migration version"):
@@ -84,12 +99,17 @@ def test_rollback_newest_first_by_steps_to_and_all(tmp_path: Path) -> None:
     ms = [migration(tmp_path, f"2026010{i}000000", f"m{i}") for i in range(1, 5)]
     status = plan.compute_status(ms, [record(m) for m in ms[:3]])
     assert [s.version[:8] for s in plan.plan_rollback(status, steps=2)] == ["20260103", "20260102"]
-    assert [s.version[:8] for s in plan.plan_rollback(status, to="20260101000000")] == ["20260103", "20260102"]
+    assert [s.version[:8] for s in plan.plan_rollback(status, to="20260101000000")] == [
+        "20260103",
+        "20260102",
+    ]
     assert len(plan.plan_rollback(status, everything=True)) == 3
 
 
 def test_rollback_of_missing_file_uses_stored_down(tmp_path: Path) -> None:
-    gone = plan.HistoryRecord("20260101000000", "gone", "x", "applied", down_sql="DROP TABLE t;", down_options="transaction:false")
+    gone = plan.HistoryRecord(
+        "20260101000000", "gone", "x", "applied", down_sql="DROP TABLE t;", down_options="transaction:false"
+    )
     (step,) = plan.plan_rollback(plan.compute_status([], [gone]), steps=1)
     assert step.from_stored_source and step.down.sql == "DROP TABLE t;" and not step.down.options.transaction
 

@@ -1,0 +1,5 @@
+"""``python -m flask_pgmig.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,121 @@
+"""What every command shares: where the Migrator comes from, error translation, progress lines, JSON.
+
+This is the one place that turns library errors into ``Error: <sentence>`` on stderr with the error's exit code.
+Never imports Flask or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+
+from ..core.dsn import redact
+from ..core.events import Events
+from ..core.migrator import Migrator
+from ..errors import ConfigError, PgMigError
+
+SOURCE_KEY = "pgmig.source"
+
+
+class MigratorSource(Protocol):
+    """Where commands get their Migrator: the Flask extension's state, or the standalone settings."""
+
+    command: str
+
+    def migrator(self, events: Events) -> Migrator:
+        """A Migrator reporting progress to ``events``."""
+
+    def directory(self) -> Path:
+        """The migrations directory."""
+
+    def database_display(self) -> str:
+        """The target database, password redacted."""
+
+
+class PgMigCommandError(click.ClickException):
+    """A library error on its way to the terminal: click prints 'Error: <message>' and exits with its code."""
+
+    def __init__(self, error: PgMigError) -> None:
+        super().__init__(redact(error.message))
+        self.exit_code = error.exit_code
+
+
+def invoke_translating_errors(invoke: Callable[[], Any], ctx: click.Context) -> Any:
+    """Run a group's invoke so that library errors end as one 'Error: ...' line with their exit code."""
+    try:
+        return invoke()
+    except PgMigError as error:
+        raise PgMigCommandError(error) from None
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted. Run 'status' to see what was recorded.", err=True)
+        ctx.exit(130)
+
+
+class PgMigGroup(click.Group):
+    """A group whose commands' PgMigErrors end as one 'Error: ...' line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return invoke_translating_errors(lambda: super(PgMigGroup, self).invoke(ctx), ctx)
+
+
+class CliEvents(Events):
+    """Prints one line per migration with its duration, and what the lock holder and retries are doing."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def lock_waiting(self, holder: str) -> None:
+        self._say(f"Waiting for the migration lock, held by {holder}")
+
+    def migration_finished(self, version: str, name: str, direction: str, duration_ms: int) -> None:
+        verb = "applied " if direction == "up" else "reverted"
+        if not self.quiet:
+            click.echo(f"  {verb}  {version}_{name}  ({ms(duration_ms)})")
+
+    def retrying(self, version: str, attempt: int, delay: float, reason: str) -> None:
+        self._say(f"  {version}: lock timeout ({reason}); retry {attempt} in {delay:.1f}s")
+
+    def notice(self, message: str) -> None:
+        self._say(f"  {message}")
+
+
+def source() -> MigratorSource:
+    """The MigratorSource the group put in the click context."""
+    ctx = click.get_current_context()
+    found = ctx.meta.get(SOURCE_KEY)
+    if found is None:
+        raise ConfigError("No database configured for this command. Use 'flask db' with PgMig, or 'pgmig'.")
+    return found  # type: ignore[no-any-return]
+
+
+def migrator(as_json: bool = False) -> Migrator:
+    """A Migrator that prints progress lines (none with --json)."""
+    return source().migrator(CliEvents(quiet=as_json))
+
+
+def ms(duration_ms: int) -> str:
+    """A duration for humans."""
+    return f"{duration_ms} ms" if duration_ms < 10_000 else f"{duration_ms / 1000:.1f} s"
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    """Print a JSON document."""
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (stable fields).")
+
+
+def fail_unless(ok: bool) -> None:
+    """Exit 1 (a --check that is not clean)."""
+    if not ok:
+        sys.exit(1)

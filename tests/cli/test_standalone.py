@@ -1,0 +1,127 @@
+"""The standalone ``pgmig`` command: exit codes, output lines, errors without tracebacks, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import copy_scenario, history_versions
+
+
+def pgmig(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_") and k != "DATABASE_URL"}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "flask_pgmig.cli", *args], capture_output=True, text=True, env=environment, cwd=cwd,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_status_migrate_check_rollback(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+
+    status = pgmig(*base, "status", "--check")
+    assert status.returncode == 1 and "pending   20260115093000_create_users" in status.stdout
+
+    migrate = pgmig(*base, "migrate")
+    assert migrate.returncode == 0, migrate.stderr
+    assert "applied   20260117120000_index_users_email  (" in migrate.stdout
+    assert "Applied 3 migrations in" in migrate.stdout
+
+    assert pgmig(*base, "status", "--check").returncode == 0
+    rollback = pgmig(*base, "rollback", "--steps", "1")
+    assert rollback.returncode == 0 and "reverted  20260117120000_index_users_email" in rollback.stdout
+    assert history_versions(database_url) == ["20260115093000", "20260116080000"]
+
+
+def test_status_json_is_stable(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    pgmig("--database-url", database_url, "--directory", str(migrations), "migrate", "--to", "20260115093000")
+    result = pgmig("--database-url", database_url, "--directory", str(migrations), "status", "--json")
+    document = json.loads(result.stdout)
+    assert document["clean"] is False
+    assert document["counts"]["applied"] == 1 and document["counts"]["pending"] == 2
+    assert [m["state"] for m in document["migrations"]] == ["applied", "pending", "pending"]
+    assert set(document["migrations"][0]) == {"version", "name", "state", "applied_at", "duration_ms", "file"}
+
+
+def test_environment_settings_and_url(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    result = pgmig(
+        "migrate",
+        env={"DATABASE_URL": database_url, "PGMIG_DIRECTORY": str(migrations), "PGMIG_TABLE": "envhist"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert history_versions(database_url, "public.envhist")[-1] == "20260117120000"
+
+
+def test_user_errors_are_one_line_without_traceback(database_url: str, tmp_path: Path) -> None:
+    bad = copy_scenario("bad_name", tmp_path)
+    result = pgmig("--database-url", database_url, "--directory", str(bad), "migrate")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: These files in") and "'2026_add_things.sql'" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+    failing = copy_scenario("sql_error_third", tmp_path / "other")
+    result = pgmig("--database-url", database_url, "--directory", str(failing), "migrate")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "Error: Migration '20260403000000' failed at line 6, column 23 of '20260403000000_step_3.sql'"
+        in result.stderr
+    )
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert pgmig("migrate", "--no-such-flag").returncode == 2
+    result = pgmig(
+        "--database-url",
+        "postgresql://x@127.0.0.1:1/x",
+        "--directory",
+        str(tmp_path),
+        "rollback",
+        "--steps",
+        "0",
+    )
+    assert result.returncode == 2
+
+
+def test_no_database_given(tmp_path: Path) -> None:
+    result = pgmig("--directory", str(tmp_path), "status")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "Error: No database given. Pass --database-url, or set DATABASE_URL or PGMIG_DATABASE_URL."
+    )
+
+
+def test_password_never_printed(tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    result = pgmig(
+        "--database-url",
+        "postgresql://app:hunter2-SECRET@127.0.0.1:1/app",
+        "--directory",
+        str(migrations),
+        "status",
+    )
+    assert result.returncode == 1 and "Error: Could not connect" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_init_and_new(tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    assert pgmig("--directory", str(directory), "init").returncode == 0
+    created = pgmig("--directory", str(directory), "new", "add users")
+    assert created.returncode == 0
+    name = Path(created.stdout.strip()).name
+    assert name.endswith("_add_users.sql") and len(name.split("_")[0]) == 14
+    text = (directory / name).read_text()
+    assert text.startswith("-- migrate:up") and "-- migrate:down" in text
+    python = pgmig("--directory", str(directory), "new", "backfill", "--python")
+    assert Path(python.stdout.strip()).read_text().count("def up(conn)") == 1
+    assert pgmig("--directory", str(directory), "new", "bad/name").returncode == 1
