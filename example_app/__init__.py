@@ -37,7 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(PGMIG_GUARD="error")
     app.config.update(config or {})
     if "SQLALCHEMY_DATABASE_URI" not in app.config:
-        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app).replace("postgresql://", "postgresql+psycopg://", 1)
+        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app).replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        )
     db.init_app(app)
     pgmig.init_app(app, db)
 

@@ -46,7 +46,9 @@ class MigrationFileError(PgMigError):
 class MigrationParseError(MigrationFileError):
     """The content of one migration file is invalid (sections, options, SQL syntax)."""
 
-    def __init__(self, message: str, *, path: str, line: int | None = None, column: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str, line: int | None = None, column: int | None = None
+    ) -> None:
         super().__init__(message, paths=[path])
         self.path = path
         self.line = line

@@ -109,7 +109,9 @@ class PgMigState:
         with self.app.app_context():
             engines = self.db.engines
             if self.bind not in engines:
-                raise ConfigError(f"PGMIG_BIND is {self.bind!r}, but Flask-SQLAlchemy has no engine for that bind.")
+                raise ConfigError(
+                    f"PGMIG_BIND is {self.bind!r}, but Flask-SQLAlchemy has no engine for that bind."
+                )
             url = engines[self.bind].url
         return str(url.render_as_string(hide_password=False))
 

@@ -19,9 +19,13 @@ from ..errors import ConfigError
 from . import core_commands
 from .common import SOURCE_KEY, PgMigGroup, invoke_translating_errors
 
+
 def _alias(command: click.Command, name: str) -> click.Command:
     return click.Command(
-        name, callback=command.callback, params=command.params, help=f"Alias of '{command.name}' (Flask-Migrate habit).",
+        name,
+        callback=command.callback,
+        params=command.params,
+        help=f"Alias of '{command.name}' (Flask-Migrate habit).",
         short_help=f"Alias of '{command.name}'.",
     )  # fmt: skip
 
@@ -30,7 +34,9 @@ def all_commands() -> tuple[list[click.Command], dict[str, click.Command]]:
     """Every command and every alias, from each command module."""
     modules = [core_commands]
     commands = [command for module in modules for command in module.COMMANDS]
-    aliases = {name: command for module in modules for name, command in getattr(module, "ALIASES", {}).items()}
+    aliases = {
+        name: command for module in modules for name, command in getattr(module, "ALIASES", {}).items()
+    }
     return commands, aliases
 
 
@@ -61,7 +67,7 @@ class StandaloneSource:
         return redact_url(self.database_url) if self.database_url else "(none)"
 
     def migrator(self, events: Events) -> Migrator:
-        from .core.config import env_mapping, settings_from_mapping
+        from ..core.config import env_mapping, settings_from_mapping
 
         if not self.database_url:
             raise ConfigError(
@@ -93,8 +99,6 @@ register(cli)
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``pgmig`` console script."""
     cli.main(args=argv, prog_name="pgmig")
-
-
 
 
 __all__ = ["SOURCE_KEY", "PgMigGroup", "cli", "invoke_translating_errors", "main", "register"]

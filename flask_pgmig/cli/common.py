@@ -42,7 +42,7 @@ class PgMigCommandError(click.ClickException):
 
     def __init__(self, error: PgMigError) -> None:
         super().__init__(redact(error.message))
-        self.exit_code = error.exit_code
+        self.error = error  # every library error exits 1 (click's own usage errors exit 2)
 
 
 def invoke_translating_errors(invoke: Callable[[], Any], ctx: click.Context) -> Any:
@@ -112,7 +112,9 @@ def emit_json(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (stable fields).")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print machine-readable JSON (stable fields)."
+)
 
 
 def fail_unless(ok: bool) -> None:

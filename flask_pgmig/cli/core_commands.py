@@ -19,7 +19,10 @@ EXAMPLE_MIGRATION = """-- migrate:up
 -- migrate:down
 -- Write the SQL that reverts it here (leave empty if it cannot be reverted).
 """
-PYTHON_TEMPLATE = '''"""{name}: a data migration. Runs in one transaction with its history row unless transaction = False."""
+PYTHON_TEMPLATE = '''"""{name}: a data migration.
+
+Runs in one transaction with its history row, unless you set transaction = False.
+"""
 
 
 def up(conn):
@@ -49,7 +52,7 @@ def init_command() -> None:
 @click.option("--python", "python_file", is_flag=True, help="Write a Python migration (for data backfills).")
 def new_command(name: str, python_file: bool) -> None:
     """Create <UTC timestamp>_<name>.sql (or .py) with both sections."""
-    from .core.files import FILE_NAME
+    from ..core.files import FILE_NAME
 
     slug = "_".join(name.strip().split())
     file_name = f"{_timestamp()}_{slug}.{'py' if python_file else 'sql'}"
@@ -68,12 +71,12 @@ def new_command(name: str, python_file: bool) -> None:
 @json_option
 def status_command(check: bool, as_json: bool) -> None:
     """Show every migration with its state: applied, pending, modified, missing, failed."""
-    source = source()
+    database = source().database_display()
     status = migrator(as_json).status()
     if as_json:
-        emit_json(status_json(status, source.database_display()))
+        emit_json(status_json(status, database))
     else:
-        print_status(status, source.database_display())
+        print_status(status, database)
     if check:
         fail_unless(status.clean)
 
@@ -82,8 +85,15 @@ def status_command(check: bool, as_json: bool) -> None:
 @click.option("--to", "to", metavar="VERSION", help="Apply pending migrations up to and including VERSION.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its SQL; change nothing.")
 @click.option("--atomic", is_flag=True, help="Apply all pending migrations in one transaction.")
-@click.option("--allow-out-of-order", is_flag=True, default=None, help="Apply pending migrations older than applied ones.")
-@click.option("--resume", is_flag=True, help="Continue a failed transaction:false migration after its last statement.")
+@click.option(
+    "--allow-out-of-order",
+    is_flag=True,
+    default=None,
+    help="Apply pending migrations older than applied ones.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue a failed transaction:false migration after its last statement."
+)
 @json_option
 def migrate_command(
     to: str | None, dry_run: bool, atomic: bool, allow_out_of_order: bool | None, resume: bool, as_json: bool
@@ -96,12 +106,16 @@ def migrate_command(
 
 
 @click.command("rollback")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Revert the newest N migrations (default 1).")
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=None, help="Revert the newest N migrations (default 1)."
+)
 @click.option("--to", "to", metavar="VERSION", help="Revert every migration newer than VERSION.")
 @click.option("--all", "everything", is_flag=True, help="Revert every applied migration.")
 @click.option("--dry-run", is_flag=True, help="Print what would be reverted and its SQL; change nothing.")
 @json_option
-def rollback_command(steps: int | None, to: str | None, everything: bool, dry_run: bool, as_json: bool) -> None:
+def rollback_command(
+    steps: int | None, to: str | None, everything: bool, dry_run: bool, as_json: bool
+) -> None:
     """Revert applied migrations, newest first."""
     if sum(x is not None and x is not False for x in (steps, to, everything or None)) > 1:
         raise click.UsageError("Give only one of --steps, --to and --all.")
@@ -116,7 +130,10 @@ def status_json(status: Status, database: str) -> dict[str, Any]:
     return {
         "database": database,
         "clean": status.clean,
-        "counts": {s: len(status.having(s)) for s in ("applied", "pending", "modified", "missing", "failed", "running")},
+        "counts": {
+            s: len(status.having(s))
+            for s in ("applied", "pending", "modified", "missing", "failed", "running")
+        },
         "migrations": [
             {
                 "version": m.version,
@@ -157,7 +174,11 @@ def report_run(result: RunResult, as_json: bool) -> None:
     total = sum(step.duration_ms for step in result.steps)
     verb = "Applied" if result.action == "migrate" else "Reverted"
     if not result.steps:
-        click.echo("Nothing to migrate: the database is up to date." if result.action == "migrate" else "Nothing to roll back.")
+        click.echo(
+            "Nothing to migrate: the database is up to date."
+            if result.action == "migrate"
+            else "Nothing to roll back."
+        )
     else:
         noun = "migration" if len(result.steps) == 1 else "migrations"
         click.echo(f"{verb} {len(result.steps)} {noun} in {ms(total)}.")
@@ -174,7 +195,12 @@ def run_json(result: RunResult) -> dict[str, Any]:
             for m in result.planned
         ]
         + [
-            {"version": r.version, "name": r.name, "transaction": r.down.options.transaction, "file": r.display}
+            {
+                "version": r.version,
+                "name": r.name,
+                "transaction": r.down.options.transaction,
+                "file": r.display,
+            }
             for r in result.rollback_plan
         ],
     }
@@ -193,7 +219,11 @@ def print_plan(result: RunResult) -> None:
     click.echo(f"Dry run: would {direction} {len(items)} migration(s); nothing was changed.")
     for ident, section, display in items:
         options = section.options
-        mode = "one transaction" if options.transaction else "transaction:false (autocommit, statement by statement)"
+        mode = (
+            "one transaction"
+            if options.transaction
+            else "transaction:false (autocommit, statement by statement)"
+        )
         timeouts = []
         if options.lock_timeout_ms is not None:
             timeouts.append(f"lock_timeout {options.lock_timeout_ms} ms")
@@ -205,8 +235,6 @@ def print_plan(result: RunResult) -> None:
 
 def _timestamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-
-
 
 
 COMMANDS: list[click.Command] = [init_command, new_command, status_command, migrate_command, rollback_command]

@@ -27,23 +27,47 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("PGMIG_DIRECTORY", "migrations", "Migrations directory; relative paths start at the app's root_path."),
+    Key(
+        "PGMIG_DIRECTORY", "migrations", "Migrations directory; relative paths start at the app's root_path."
+    ),
     Key("PGMIG_DATABASE_URL", None, "DSN used for migrations instead of the app's engine (e.g. a DDL role)."),
     Key("PGMIG_BIND", None, "Flask-SQLAlchemy bind key whose engine is migrated (None: the default engine)."),
-    Key("PGMIG_SECRETS", None, "Secrets provider for the DSN: env:NAME, file:/path, aws-secretsmanager:ID, mod:func."),
+    Key(
+        "PGMIG_SECRETS",
+        None,
+        "Secrets provider for the DSN: env:NAME, file:/path, aws-secretsmanager:ID, mod:func.",
+    ),
     Key("PGMIG_SCHEMA", "public", "Schema of the history table and its audit log."),
     Key("PGMIG_TABLE", "pgmig_history", "Name of the history table (the audit log is <name>_audit)."),
     Key("PGMIG_LOCK_WAIT", "60s", "How long to wait for another run's migration lock before failing."),
-    Key("PGMIG_LOCK_TIMEOUT", "5s", "lock_timeout for every migration statement, so live traffic never queues."),
-    Key("PGMIG_LOCK_RETRIES", 3, "Retries of a migration that hit lock_timeout (exponential backoff, jitter)."),
+    Key(
+        "PGMIG_LOCK_TIMEOUT",
+        "5s",
+        "lock_timeout for every migration statement, so live traffic never queues.",
+    ),
+    Key(
+        "PGMIG_LOCK_RETRIES", 3, "Retries of a migration that hit lock_timeout (exponential backoff, jitter)."
+    ),
     Key("PGMIG_STATEMENT_TIMEOUT", None, "statement_timeout for migration statements (None: the server's)."),
     Key("PGMIG_OUT_OF_ORDER", False, "Apply pending migrations older than the newest applied one."),
     Key("PGMIG_ROLE", None, "Role to SET ROLE to before migrating, so objects get the right owner."),
-    Key("PGMIG_GUARD", "off", "Startup guard: off, warn (log) or error (refuse to boot) when migrations are behind."),
+    Key(
+        "PGMIG_GUARD",
+        "off",
+        "Startup guard: off, warn (log) or error (refuse to boot) when migrations are behind.",
+    ),
     Key("PGMIG_LINT", "off", "Lint before migrate: off, warn or error."),
-    Key("PGMIG_HEALTH_ENDPOINT", None, "URL path of a readiness endpoint serving the migration status as JSON."),
+    Key(
+        "PGMIG_HEALTH_ENDPOINT",
+        None,
+        "URL path of a readiness endpoint serving the migration status as JSON.",
+    ),
     Key("PGMIG_BINDS", None, "Per-bind migration directories, e.g. {'analytics': 'migrations_analytics'}."),
-    Key("PGMIG_TENANT_SCHEMAS", None, "Per-schema migrations: a LIKE pattern such as 'tenant_%' or a callable."),
+    Key(
+        "PGMIG_TENANT_SCHEMAS",
+        None,
+        "Per-schema migrations: a LIKE pattern such as 'tenant_%' or a callable.",
+    ),
 )
 DEFAULTS: dict[str, Any] = {key.name: key.default for key in KEYS}
 
@@ -61,7 +85,9 @@ def parse_duration_ms(value: Any, key: str) -> int | None:
         return round(value * 1000)
     match = _DURATION.match(str(value).lower())
     if match is None:
-        raise ConfigError(f"{key} is {value!r}, which is not a duration. Write it like '500ms', '5s', '2min' or '1h'.")
+        raise ConfigError(
+            f"{key} is {value!r}, which is not a duration. Write it like '500ms', '5s', '2min' or '1h'."
+        )
     number, unit = match.groups()
     return round(float(number) * _UNIT_MS[unit or "s"])
 

@@ -221,7 +221,9 @@ def parse_sections(source: str, path: str, display: str) -> tuple[Section, Secti
     """Split a SQL migration into its up and down sections, validating markers and options."""
     comments = _comment_line_starts(source) if "migrate:" in source else set()
     lines = source.splitlines(keepends=True)
-    markers: dict[str, tuple[int, SectionOptions, int]] = {}  # kind -> (line number, options, char offset of body)
+    markers: dict[
+        str, tuple[int, SectionOptions, int]
+    ] = {}  # kind -> (line number, options, char offset of body)
     offset = 0
     byte_offset = 0
     first_content_line: int | None = None
@@ -233,7 +235,9 @@ def parse_sections(source: str, path: str, display: str) -> tuple[Section, Secti
             _check_marker(kind, number, markers, path, display)
             options = parse_options(directive["rest"], path=path, display=display, line=number)
             markers[kind] = (number, options, offset + len(line))
-        elif first_content_line is None and not markers and line.strip() and not line.strip().startswith("--"):
+        elif (
+            first_content_line is None and not markers and line.strip() and not line.strip().startswith("--")
+        ):
             first_content_line = number
         offset += len(line)
         byte_offset += len(line.encode("utf-8"))

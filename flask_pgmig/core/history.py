@@ -69,12 +69,12 @@ class HistoryTable:
     table: str = "pgmig_history"
 
     @property
-    def ident(self) -> sql.Composed:
+    def ident(self) -> sql.Identifier:
         """The history table's qualified name."""
         return sql.Identifier(self.schema, self.table)
 
     @property
-    def audit_ident(self) -> sql.Composed:
+    def audit_ident(self) -> sql.Identifier:
         """The audit log's qualified name."""
         return sql.Identifier(self.schema, f"{self.table}_audit")
 
@@ -97,7 +97,9 @@ class HistoryTable:
             conn.execute(sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident))
 
     def _audit_exists(self, conn: Connection) -> bool:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [self.audit_ident.as_string(conn)]).fetchone()
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", [self.audit_ident.as_string(conn)]
+        ).fetchone()
         return bool(row and row[0])
 
     def read(self, conn: Connection) -> list[HistoryRecord]:

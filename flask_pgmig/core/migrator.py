@@ -23,7 +23,7 @@ from .files import MigrationFile, discover
 from .history import HistoryTable
 from .lock import lock_key, migration_lock
 from .plan import RollbackStep, Status
-from .runner import RunSettings, Runner, preflight
+from .runner import Runner, RunSettings, preflight
 from .sql import split_statements
 
 Connection = psycopg.Connection[Any]
@@ -83,7 +83,9 @@ class Migrator:
         self.history = HistoryTable(settings.schema, settings.table)
 
     @classmethod
-    def create(cls, dsn: str, directory: str | Path, *, events: Events | None = None, **options: Any) -> Migrator:
+    def create(
+        cls, dsn: str, directory: str | Path, *, events: Events | None = None, **options: Any
+    ) -> Migrator:
         """Convenience constructor: ``Migrator.create(url, "migrations", lock_timeout_ms=2000)``."""
         return cls(dsn, Settings(directory=Path(directory), **options), events=events)
 
@@ -159,7 +161,9 @@ class Migrator:
         try:
             if resumed is not None:
                 migration, done = resumed
-                steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration, resume_from=done)))
+                steps.append(
+                    AppliedStep(migration.version, migration.name, runner.apply(migration, resume_from=done))
+                )
             if atomic and planned:
                 with conn.transaction():
                     for migration in planned:
@@ -274,7 +278,9 @@ class Migrator:
         ):
             yield
 
-    def _audit(self, conn: Connection, action: str, outcome: str, versions: list[str], detail: dict[str, Any]) -> None:
+    def _audit(
+        self, conn: Connection, action: str, outcome: str, versions: list[str], detail: dict[str, Any]
+    ) -> None:
         if conn.broken or conn.closed:
             return
         try:

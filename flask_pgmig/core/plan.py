@@ -22,7 +22,14 @@ from ..errors import (
 )
 from .files import MigrationFile, Section, parse_options, version_key
 
-APPLIED, PENDING, MODIFIED, MISSING, FAILED, RUNNING = "applied", "pending", "modified", "missing", "failed", "running"
+APPLIED, PENDING, MODIFIED, MISSING, FAILED, RUNNING = (
+    "applied",
+    "pending",
+    "modified",
+    "missing",
+    "failed",
+    "running",
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,9 @@ def failed_error(m: MigrationState, command: str) -> FailedMigration:
 def find(status: Status, version: str) -> MigrationState:
     """The migration with that version (8- or 14-digit), or a ConfigError naming the known range."""
     if not version.isdigit() or len(version) not in (8, 14):
-        raise ConfigError(f"'{version}' is not a migration version. Give 14 digits (YYYYMMDDHHMMSS) or 8 digits.")
+        raise ConfigError(
+            f"'{version}' is not a migration version. Give 14 digits (YYYYMMDDHHMMSS) or 8 digits."
+        )
     key = version_key(version)
     for m in status.migrations:
         if m.key == key:
@@ -213,7 +222,11 @@ class RollbackStep:
 
 
 def plan_rollback(
-    status: Status, *, steps: int | None = 1, to: str | None = None, everything: bool = False,
+    status: Status,
+    *,
+    steps: int | None = 1,
+    to: str | None = None,
+    everything: bool = False,
     command: str = "flask db",
 ) -> list[RollbackStep]:
     """Applied migrations to revert, newest first: the newest ``steps``, all after ``to``, or all."""
@@ -275,5 +288,7 @@ def sql_fingerprint(sql: str) -> str | None:
         return None
     data = sql.encode("utf-8")
     return "\x1f".join(
-        data[t.start : t.end + 1].decode("utf-8", "replace") for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT")
+        data[t.start : t.end + 1].decode("utf-8", "replace")
+        for t in tokens
+        if t.name not in ("SQL_COMMENT", "C_COMMENT")
     )

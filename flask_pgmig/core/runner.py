@@ -72,7 +72,9 @@ def preflight(migration: MigrationFile, section: Section | None = None) -> list[
 class Runner:
     """Runs sections on one connection (autocommit) and records them in the history table."""
 
-    def __init__(self, conn: Connection, history: HistoryTable, settings: RunSettings, events: Events) -> None:
+    def __init__(
+        self, conn: Connection, history: HistoryTable, settings: RunSettings, events: Events
+    ) -> None:
         self.conn = conn
         self.history = history
         self.settings = settings
@@ -85,7 +87,9 @@ class Runner:
         self.events.migration_started(migration.version, migration.name, "up")
         started = time.perf_counter()
         if migration.transactional:
-            self._with_retries(migration.version, lambda: self._apply_in_transaction(migration, statements, started))
+            self._with_retries(
+                migration.version, lambda: self._apply_in_transaction(migration, statements, started)
+            )
         elif migration.kind == "py":
             self._run_python(migration, "up")
             self.history.record_applied(self.conn, migration, _ms_since(started))
@@ -97,7 +101,9 @@ class Runner:
         self.events.migration_finished(migration.version, migration.name, "up", duration)
         return duration
 
-    def _apply_in_transaction(self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float) -> None:
+    def _apply_in_transaction(
+        self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float
+    ) -> None:
         with self.conn.transaction():
             self._set_timeouts(migration.up.options, local=True)
             if migration.kind == "py":
@@ -111,11 +117,14 @@ class Runner:
         """Run one migration's down section and delete its history row; return the duration in ms."""
         self.events.migration_started(step.version, step.name, "down")
         if step.from_stored_source:
-            self.events.notice(f"{step.id}: file is gone, reverting with the down section stored at apply time")
+            self.events.notice(
+                f"{step.id}: file is gone, reverting with the down section stored at apply time"
+            )
         started = time.perf_counter()
         is_python = migration is not None and migration.kind == "py"
         statements = [] if is_python else sql.split_statements(step.down.sql)
         if step.down.options.transaction:
+
             def attempt() -> None:
                 with self.conn.transaction():
                     self._set_timeouts(step.down.options, local=True)
@@ -136,7 +145,9 @@ class Runner:
         self.events.migration_finished(step.version, step.name, "down", duration)
         return duration
 
-    def _run_autocommit_down(self, step: RollbackStep, statements: Sequence[sql.Statement], started: float) -> None:
+    def _run_autocommit_down(
+        self, step: RollbackStep, statements: Sequence[sql.Statement], started: float
+    ) -> None:
         try:
             self._run_autocommit_statements(step.version, step.display, step.down, statements, 0)
         except _StatementFailed as failure:
@@ -149,7 +160,9 @@ class Runner:
             raise failure.error from failure.error.__cause__
 
     # -- statements ------------------------------------------------------------------------------------------
-    def _run_statements(self, version: str, display: str, section: Section, statements: Sequence[sql.Statement]) -> None:
+    def _run_statements(
+        self, version: str, display: str, section: Section, statements: Sequence[sql.Statement]
+    ) -> None:
         total = len(statements)
         for index, statement in enumerate(statements, start=1):
             self.events.statement_started(version, index, total, statement.text)
@@ -182,7 +195,9 @@ class Runner:
             try:
                 self._with_retries(
                     version,
-                    lambda st=statement, ex=exempt: self._execute_autocommit(version, display, section, st, ex),  # type: ignore[misc]
+                    lambda st=statement, ex=exempt: self._execute_autocommit(
+                        version, display, section, st, ex
+                    ),  # type: ignore[misc]
                     before_retry=lambda st=statement: self._drop_invalid_index(st),  # type: ignore[misc]
                 )
             except MigrationFailed as error:
@@ -217,9 +232,13 @@ class Runner:
             raise _migration_failed(exc, version, display, section, statement) from exc
 
     def _lock_timeout(self, options: SectionOptions) -> int | None:
-        return options.lock_timeout_ms if options.lock_timeout_ms is not None else self.settings.lock_timeout_ms
+        return (
+            options.lock_timeout_ms if options.lock_timeout_ms is not None else self.settings.lock_timeout_ms
+        )
 
-    def _set_timeouts(self, options: SectionOptions, *, local: bool, lock_timeout_ms: int | None = None) -> None:
+    def _set_timeouts(
+        self, options: SectionOptions, *, local: bool, lock_timeout_ms: int | None = None
+    ) -> None:
         lock_timeout = self._lock_timeout(options) if lock_timeout_ms is None else lock_timeout_ms
         statement_timeout = (
             options.statement_timeout_ms
@@ -279,7 +298,9 @@ class Runner:
             [name, schema, schema],
         ).fetchone()
         if row is not None:
-            self.conn.execute(pgsql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(pgsql.Identifier(row[0], name)))
+            self.conn.execute(
+                pgsql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(pgsql.Identifier(row[0], name))
+            )
             self.events.notice(f"dropped the INVALID index {row[0]}.{name} left by the failed attempt")
 
     # -- Python migrations -----------------------------------------------------------------------------------
@@ -310,7 +331,9 @@ def load_python_migration(migration: MigrationFile) -> ModuleType:
     """Import a Python migration from its path under a private module name."""
     spec = importlib.util.spec_from_file_location(f"pgmig_migration_{migration.version}", migration.path)
     if spec is None or spec.loader is None:
-        raise MigrationParseError(f"Cannot load Python migration '{migration.path.name}'.", path=str(migration.path))
+        raise MigrationParseError(
+            f"Cannot load Python migration '{migration.path.name}'.", path=str(migration.path)
+        )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

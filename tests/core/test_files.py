@@ -47,7 +47,7 @@ def test_every_malformed_name_is_listed_in_one_error(tmp_path: Path) -> None:
 
 
 def test_scenario_with_a_bad_name_is_refused() -> None:
-    with pytest.raises(MigrationFileError, match="2026_add_things.sql"):
+    with pytest.raises(MigrationFileError, match=r"2026_add_things\.sql"):
         files.discover(SCENARIOS / "bad_name")
 
 
@@ -55,7 +55,7 @@ def test_duplicate_versions_are_refused_even_across_widths(tmp_path: Path) -> No
     write(tmp_path, "20260115_a.sql", "-- migrate:up\nSELECT 1;\n")
     write(tmp_path, "20260115000000_b.sql", "-- migrate:up\nSELECT 1;\n")
     with pytest.raises(
-        MigrationFileError, match="share a version: '20260115000000_b.sql' and '20260115_a.sql'"
+        MigrationFileError, match=r"share a version: '20260115000000_b\.sql' and '20260115_a\.sql'"
     ):
         files.discover(tmp_path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +50,23 @@ def test_flask_migrate_aliases(database_url: str, tmp_path: Path) -> None:
         assert f"  {command} " in help_text
 
 
-def test_psycopg2_style_url_and_pgmig_database_url(database_url: str, tmp_path: Path) -> None:
+def test_psycopg2_style_url_and_pgmig_database_url(
+    database_url: str, make_database: Callable[[], str], tmp_path: Path
+) -> None:
     migrations = copy_scenario("basic", tmp_path)
     app = Flask(__name__, root_path=str(tmp_path))
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url  # postgresql:// = psycopg2 in SQLAlchemy
     PgMig(app, SQLAlchemy(app))
     assert app.test_cli_runner().invoke(args=["db", "migrate"]).exit_code == 0
     assert "users" in tables(database_url)
+    second = make_database()
     other = Flask(__name__, root_path=str(tmp_path))
     other.config.update(
-        PGMIG_DATABASE_URL=database_url, PGMIG_TABLE="other_history", PGMIG_DIRECTORY=str(migrations)
+        PGMIG_DATABASE_URL=second, PGMIG_TABLE="other_history", PGMIG_DIRECTORY=str(migrations)
     )
     PgMig(other)
     assert other.test_cli_runner().invoke(args=["db", "migrate"]).exit_code == 0
-    assert history_versions(database_url, "public.other_history")[-1] == "20260117120000"
+    assert history_versions(second, "public.other_history")[-1] == "20260117120000"
 
 
 def test_double_registration_is_refused(tmp_path: Path) -> None:

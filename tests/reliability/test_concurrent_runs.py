@@ -16,7 +16,8 @@ def test_eight_processes_racing(database_url: str, tmp_path: Path) -> None:
     migrations = copy_scenario("basic", tmp_path)
     # a slow migration so that the others really wait for the lock while it runs
     (migrations / "20260118000000_slow.sql").write_text(
-        "-- migrate:up\nSELECT pg_sleep(1.5);\nCREATE TABLE slow_done (id int);\n-- migrate:down\nDROP TABLE slow_done;\n"
+        "-- migrate:up\nSELECT pg_sleep(1.5);\nCREATE TABLE slow_done (id int);\n"
+        "-- migrate:down\nDROP TABLE slow_done;\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     env.update(DATABASE_URL=database_url, PGMIG_DIRECTORY=str(migrations))
