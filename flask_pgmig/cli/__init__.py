@@ -14,10 +14,14 @@ import click
 from .. import __version__
 from ..core.dsn import redact_url
 from ..core.events import Events
-from ..core.migrator import Migrator
+from ..core.fleet import Target, targets_from_file, tenant_schemas, tenant_targets
+from ..core.migrator import Migrator, Settings
 from ..errors import ConfigError
 from . import core_commands
 from .common import SOURCE_KEY, PgMigGroup, invoke_translating_errors
+from .fleet_options import add_fleet_options
+
+SCALE_OUT_COMMANDS = ("migrate", "rollback", "status")
 
 
 def _alias(command: click.Command, name: str) -> click.Command:
@@ -34,6 +38,9 @@ def all_commands() -> tuple[list[click.Command], dict[str, click.Command]]:
     """Every command and every alias, from each command module."""
     modules = [core_commands]
     commands = [command for module in modules for command in module.COMMANDS]
+    for command in commands:
+        if command.name in SCALE_OUT_COMMANDS:
+            add_fleet_options(command)
     aliases = {
         name: command for module in modules for name, command in getattr(module, "ALIASES", {}).items()
     }
@@ -66,15 +73,37 @@ class StandaloneSource:
     def database_display(self) -> str:
         return redact_url(self.database_url) if self.database_url else "(none)"
 
-    def migrator(self, events: Events) -> Migrator:
-        from ..core.config import env_mapping, settings_from_mapping
-
+    def dsn(self) -> str:
+        """The database URL, or a ConfigError saying how to give one."""
         if not self.database_url:
             raise ConfigError(
                 "No database given. Pass --database-url, or set DATABASE_URL or PGMIG_DATABASE_URL."
             )
-        settings = settings_from_mapping(env_mapping(), directory=self._directory, command=self.command)
-        return Migrator(self.database_url, settings, events=events)
+        return self.database_url
+
+    def settings(self) -> Settings:
+        """Engine settings from the PGMIG_* environment variables."""
+        from ..core.config import env_mapping, settings_from_mapping
+
+        return settings_from_mapping(env_mapping(), directory=self._directory, command=self.command)
+
+    def migrator(self, events: Events) -> Migrator:
+        return Migrator(self.dsn(), self.settings(), events=events)
+
+    def fleet_targets(
+        self, *, targets_file: str | None, all_schemas: bool, all_binds: bool, bind: str | None
+    ) -> list[Target]:
+        """Targets for --targets FILE (one DSN a line) or --all-schemas (PGMIG_TENANT_SCHEMAS, a LIKE pattern)."""
+        if all_binds or bind:
+            raise ConfigError(
+                "--bind and --all-binds need 'flask db' (Flask-SQLAlchemy binds); use --targets here."
+            )
+        if targets_file:
+            return targets_from_file(targets_file, self.settings())
+        pattern = os.environ.get("PGMIG_TENANT_SCHEMAS")
+        if not pattern:
+            raise ConfigError("--all-schemas needs PGMIG_TENANT_SCHEMAS, a LIKE pattern such as 'tenant_%'.")
+        return tenant_targets(self.dsn(), self.settings(), tenant_schemas(self.dsn(), pattern))
 
 
 @click.group("pgmig", cls=PgMigGroup)
