@@ -1,0 +1,140 @@
+"""The startup guard (PGMIG_GUARD): refuse to boot, or log a warning, while the database is behind its migrations.
+
+It is read-only and cheap: one scan of the migrations directory, one connection, one query; no lock, no DDL,
+no SET ROLE, and the history table is not created. It is skipped when the flask CLI is loading the app to run
+the extension's own group (``flask db migrate`` must be able to fix what the guard complains about).
+Never imports the CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+import psycopg
+from psycopg import sql
+
+from .core import plan as planning
+from .core.dsn import connect, redact, redact_url
+from .core.files import discover
+from .core.history import RECORD_COLUMNS, HistoryTable
+from .core.migrator import Settings
+from .core.plan import HistoryRecord, Status
+from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
+
+if TYPE_CHECKING:
+    from .extension import PgMigState
+
+GUARD_CONNECT_TIMEOUT = 5  # seconds: an unreachable database must not hold up boot for long
+PROBLEM_STATES = (planning.PENDING, planning.MODIFIED, planning.MISSING, planning.FAILED, planning.RUNNING)
+
+
+def read_status(dsn: str, settings: Settings) -> Status:
+    """Files joined with the history, from one connection and one query (a missing history table: all pending)."""
+    files = discover(settings.directory, init_hint=f"{settings.command} init")
+    history = HistoryTable(settings.schema, settings.table)
+    query = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS)), history.ident
+    )
+    failure: str | None = None
+    with connect(
+        dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs
+    ) as conn:
+        try:
+            rows = conn.execute(query).fetchall()
+        except psycopg.errors.UndefinedTable:
+            rows = []
+        except psycopg.Error as exc:
+            failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if failure is not None:
+        raise HistoryError(
+            f"Reading the history table '{history.display}' failed: {failure}. Check that the app's database "
+            "role may read it."
+        )
+    return planning.compute_status(files, [HistoryRecord(*row) for row in rows])
+
+
+def pending_error(status: Status, database: str, command: str) -> PendingMigrationsError | None:
+    """The guard's error for a status that is not clean (None when everything is applied and unchanged)."""
+    groups = {state: status.having(state) for state in PROBLEM_STATES}
+    groups[planning.FAILED] += groups.pop(planning.RUNNING)
+    found = {state: items for state, items in groups.items() if items}
+    if not found:
+        return None
+    parts = [
+        f"{len(items)} {state} ({', '.join(repr(m.id) for m in items)})" for state, items in found.items()
+    ]
+    fixes = []
+    if planning.FAILED in found:
+        version = found[planning.FAILED][0].version
+        fixes.append(
+            f"resolve the failed one with '{command} migrate --resume' or '{command} repair --mark-applied "
+            f"{version}' / '--mark-rolled-back {version}'"
+        )
+    if planning.MODIFIED in found:
+        version = found[planning.MODIFIED][0].version
+        fixes.append(
+            f"restore the modified files or accept them with '{command} repair --accept-checksum {version}'"
+        )
+    if planning.MISSING in found:
+        fixes.append("restore the missing files (or roll them back)")
+    if planning.PENDING in found:
+        fixes.append(f"run '{command} migrate'")
+    message = (
+        f"The database {database!r} is not up to date with its migrations: {'; '.join(parts)}. "
+        f"Before starting the app, {', then '.join(fixes)} ('{command} status' shows the details)."
+    )
+    problems = [f"{state}: {m.id}" for state, items in found.items() for m in items]
+    return PendingMigrationsError(message, problems=problems)
+
+
+def run_guard(state: PgMigState) -> None:
+    """Check the database at app creation: raise under PGMIG_GUARD = 'error', log under 'warn'."""
+    if state.guard == "off" or invoked_command() == state.extension.command:
+        return
+    error: PgMigError | None
+    try:
+        dsn = state.dsn()
+        error = pending_error(read_status(dsn, state.settings), redact_url(dsn), state.command)
+    except ConnectionFailed as failed:
+        error = ConnectionFailed(
+            f"{failed.message} The startup guard (PGMIG_GUARD = '{state.guard}') could not check the migrations; "
+            "set PGMIG_GUARD = 'warn' to boot without the check.",
+            sqlstate=failed.sqlstate,
+        )
+    except PgMigError as other:
+        error = other
+    if error is None:
+        return
+    if state.guard == "error":
+        raise error
+    state.app.logger.warning("%s", redact(error.message))
+
+
+def invoked_command() -> str | None:
+    """The command the flask CLI is loading the app for (``db`` in ``flask db migrate``), else None.
+
+    The flask CLI loads the app while it resolves the command name, before click records it, so the name is
+    read from the click context when it is already known and otherwise from ``sys.argv`` with the flask
+    group's own option parser (so ``flask --app db db migrate`` and ``--env-file x`` are read right).
+    """
+    from flask.cli import FlaskGroup
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    root = ctx.find_root()
+    if not isinstance(root.command, FlaskGroup):
+        return None
+    if root.invoked_subcommand:
+        return root.invoked_subcommand
+    try:
+        parser = root.command.make_parser(root)
+        _, rest, _ = parser.parse_args(list(sys.argv[1:]))
+    except click.ClickException:  # sys.argv is not a flask command line (e.g. a test runner's)
+        return None
+    return str(rest[0]) if rest else None
+
+
+__all__ = ["invoked_command", "pending_error", "read_status", "run_guard"]
