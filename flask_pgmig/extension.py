@@ -23,6 +23,7 @@ from .errors import ConfigError, PgMigError
 
 if TYPE_CHECKING:
     from .core.events import Events
+    from .core.fleet import Target
     from .core.migrator import Migrator
     from .health import MigrationCheck
 
@@ -120,12 +121,14 @@ class PgMigState:
         self.extension = extension
         self.app = app
         self.db = db
-        self.config: dict[str, Any] = (
-            dict(config) if config is not None else {k.name: app.config.get(k.name, k.default) for k in KEYS}
-        )
+        if config is None:
+            config = {k.name: app.config.get(k.name, k.default) for k in KEYS}
+            if extension.directory:  # PgMig(directory=...) wins over PGMIG_DIRECTORY for the main database
+                config["PGMIG_DIRECTORY"] = extension.directory
+        self.config: dict[str, Any] = dict(config)
         self.command = f"flask {extension.command}"
         self.bind: str | None = self.config["PGMIG_BIND"] if bind is _FROM_CONFIG else bind
-        configured = directory or extension.directory or self.config["PGMIG_DIRECTORY"]
+        configured = directory or self.config["PGMIG_DIRECTORY"]
         self._directory = Path(app.root_path, os.fspath(configured))
         self.database_url: str | None = self.config["PGMIG_DATABASE_URL"] or None
         self.secrets: str | None = self.config["PGMIG_SECRETS"] or None
@@ -141,14 +144,35 @@ class PgMigState:
         self._notes_logged: set[str] = set()
 
     def for_bind(self, bind: str | None, directory: str | os.PathLike[str] | None = None) -> PgMigState:
-        """The state for another Flask-SQLAlchemy bind (same settings; ``directory`` if given)."""
-        return PgMigState(
-            self.extension,
-            self.app,
-            self.db,
-            bind=bind,
-            directory=directory or self._directory,
-            config=self.config,
+        """The state of another Flask-SQLAlchemy bind: its engine and its PGMIG_BINDS entry (see :mod:`.binds`).
+
+        The main bind (PGMIG_BIND) is this state itself. ``directory``, if given, overrides the bind's.
+        """
+        if bind == self.bind:
+            return self.with_directory(directory) if directory else self
+        from .binds import bind_config
+
+        config = bind_config(self.config, bind) if bind is not None else dict(self.config)
+        if directory:
+            config["PGMIG_DIRECTORY"] = directory
+        return PgMigState(self.extension, self.app, self.db, bind=bind, config=config)
+
+    def with_directory(self, directory: str | os.PathLike[str]) -> PgMigState:
+        """The same database and settings with another migrations directory (e.g. the tenant one)."""
+        state = PgMigState(
+            self.extension, self.app, self.db, bind=self.bind, directory=directory, config=self.config
+        )
+        state._secret_dsn = self._secret_dsn
+        return state
+
+    def fleet_targets(
+        self, *, targets_file: str | None, all_schemas: bool, all_binds: bool, bind: str | None
+    ) -> list[Target]:
+        """Targets of ``--all-binds``, ``--all-schemas`` or ``--targets FILE`` (see :func:`.binds.fleet_targets`)."""
+        from .binds import fleet_targets
+
+        return fleet_targets(
+            self, targets_file=targets_file, all_schemas=all_schemas, all_binds=all_binds, bind=bind
         )
 
     def directory(self) -> Path:

@@ -55,8 +55,13 @@ def read_status(dsn: str, settings: Settings) -> Status:
     return planning.compute_status(files, [HistoryRecord(*row) for row in rows])
 
 
-def pending_error(status: Status, database: str, command: str) -> PendingMigrationsError | None:
-    """The guard's error for a status that is not clean (None when everything is applied and unchanged)."""
+def pending_error(
+    status: Status, database: str, command: str, flag: str = ""
+) -> PendingMigrationsError | None:
+    """The guard's error for a status that is not clean (None when everything is applied and unchanged).
+
+    ``flag`` is appended to every command it suggests (`` --bind NAME`` for a bind).
+    """
     groups = {state: status.having(state) for state in PROBLEM_STATES}
     groups[planning.FAILED] += groups.pop(planning.RUNNING)
     found = {state: items for state, items in groups.items() if items}
@@ -69,47 +74,56 @@ def pending_error(status: Status, database: str, command: str) -> PendingMigrati
     if planning.FAILED in found:
         version = found[planning.FAILED][0].version
         fixes.append(
-            f"resolve the failed one with '{command} migrate --resume' or '{command} repair --mark-applied "
-            f"{version}' / '--mark-rolled-back {version}'"
+            f"resolve the failed one with '{command} migrate --resume{flag}' or '{command} repair{flag} "
+            f"--mark-applied {version}' / '--mark-rolled-back {version}'"
         )
     if planning.MODIFIED in found:
         version = found[planning.MODIFIED][0].version
         fixes.append(
-            f"restore the modified files or accept them with '{command} repair --accept-checksum {version}'"
+            f"restore the modified files or accept them with '{command} repair{flag} --accept-checksum {version}'"
         )
     if planning.MISSING in found:
         fixes.append("restore the missing files (or roll them back)")
     if planning.PENDING in found:
-        fixes.append(f"run '{command} migrate'")
+        fixes.append(f"run '{command} migrate{flag}'")
     message = (
         f"The database {database!r} is not up to date with its migrations: {'; '.join(parts)}. "
-        f"Before starting the app, {', then '.join(fixes)} ('{command} status' shows the details)."
+        f"Before starting the app, {', then '.join(fixes)} ('{command} status{flag}' shows the details)."
     )
     problems = [f"{state}: {m.id}" for state, items in found.items() for m in items]
     return PendingMigrationsError(message, problems=problems)
 
 
 def run_guard(state: PgMigState) -> None:
-    """Check the database at app creation: raise under PGMIG_GUARD = 'error', log under 'warn'."""
+    """Check the database (and every bind of PGMIG_BINDS) at app creation: raise under 'error', log under 'warn'."""
     if state.guard == "off" or invoked_command() == state.extension.command:
         return
-    error: PgMigError | None
+    from .binds import configured_binds
+
+    states = [state] + [state.for_bind(key) for key in configured_binds(state.config) if key != state.bind]
+    for checked in states:
+        error = guard_error(checked, state.guard)
+        if error is None:
+            continue
+        if state.guard == "error":
+            raise error
+        state.app.logger.warning("%s", redact(error.message))
+
+
+def guard_error(state: PgMigState, mode: str) -> PgMigError | None:
+    """What the guard has to say about one database: None when it is up to date."""
+    flag = f" --bind {state.bind}" if state.bind and state.bind != state.config.get("PGMIG_BIND") else ""
     try:
         dsn = state.dsn()
-        error = pending_error(read_status(dsn, state.settings), redact_url(dsn), state.command)
+        return pending_error(read_status(dsn, state.settings), redact_url(dsn), state.command, flag)
     except ConnectionFailed as failed:
-        error = ConnectionFailed(
-            f"{failed.message} The startup guard (PGMIG_GUARD = '{state.guard}') could not check the migrations; "
+        return ConnectionFailed(
+            f"{failed.message} The startup guard (PGMIG_GUARD = '{mode}') could not check the migrations; "
             "set PGMIG_GUARD = 'warn' to boot without the check.",
             sqlstate=failed.sqlstate,
         )
     except PgMigError as other:
-        error = other
-    if error is None:
-        return
-    if state.guard == "error":
-        raise error
-    state.app.logger.warning("%s", redact(error.message))
+        return other
 
 
 def invoked_command() -> str | None:
@@ -137,4 +151,4 @@ def invoked_command() -> str | None:
     return str(rest[0]) if rest else None
 
 
-__all__ = ["invoked_command", "pending_error", "read_status", "run_guard"]
+__all__ = ["guard_error", "invoked_command", "pending_error", "read_status", "run_guard"]

@@ -62,11 +62,20 @@ KEYS: tuple[Key, ...] = (
         None,
         "URL path of a readiness endpoint serving the migration status as JSON.",
     ),
-    Key("PGMIG_BINDS", None, "Per-bind migration directories, e.g. {'analytics': 'migrations_analytics'}."),
+    Key(
+        "PGMIG_BINDS",
+        None,
+        "Per-bind migration directories, e.g. {'analytics': 'migrations_analytics'}, or per-bind settings.",
+    ),
     Key(
         "PGMIG_TENANT_SCHEMAS",
         None,
         "Per-schema migrations: a LIKE pattern such as 'tenant_%' or a callable.",
+    ),
+    Key(
+        "PGMIG_TENANT_DIRECTORY",
+        None,
+        "Migrations directory run once per tenant schema (None: PGMIG_DIRECTORY).",
     ),
 )
 DEFAULTS: dict[str, Any] = {key.name: key.default for key in KEYS}
