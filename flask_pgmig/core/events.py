@@ -26,3 +26,14 @@ class Events:
 
     def notice(self, message: str) -> None:
         """Anything else worth telling the user (a stored down section used, an index dropped...)."""
+
+    def backfill_started(self, version: str, name: str, rows_done: int, rows_total: int | None) -> None:
+        """A batched backfill starts (or resumes with ``rows_done`` already done); ``rows_total`` if counted."""
+
+    def batch_done(
+        self, version: str, name: str, rows_done: int, rows_total: int | None, rate: float
+    ) -> None:
+        """A backfill batch committed: ``rows_done`` over every run so far, ``rate`` rows/s in this run."""
+
+    def backfill_finished(self, version: str, name: str, rows: int, duration_ms: int) -> None:
+        """A backfill found no row left to update; ``rows`` were updated over every run."""
