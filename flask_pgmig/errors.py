@@ -95,6 +95,15 @@ class LockTimeout(PgMigError):
         self.holder = holder
 
 
+class PermissionDenied(PgMigError):
+    """The migration role lacks a privilege (SQLSTATE 42501) outside a migration's own SQL."""
+
+    def __init__(self, message: str, *, role: str, target: str) -> None:
+        super().__init__(message)
+        self.role = role
+        self.target = target
+
+
 class MigrationFailed(PgMigError):
     """A migration's SQL failed on the server; ``__cause__`` is the psycopg error."""
 
@@ -140,5 +149,6 @@ __all__ = [
     "MissingMigration",
     "OutOfOrder",
     "PendingMigrationsError",
+    "PermissionDenied",
     "PgMigError",
 ]

@@ -7,9 +7,12 @@ Never imports Flask or SQLAlchemy.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol
 
 import click
@@ -46,14 +49,37 @@ class PgMigCommandError(click.ClickException):
 
 
 def invoke_translating_errors(invoke: Callable[[], Any], ctx: click.Context) -> Any:
-    """Run a group's invoke so that library errors end as one 'Error: ...' line with their exit code."""
+    """Run a group's invoke so that library errors end as one 'Error: ...' line with their exit code.
+
+    SIGTERM (a deploy stopping the pod) is handled like Ctrl-C: psycopg cancels the running statement on the
+    server, the engine records the outcome and releases the lock, and the command exits 130.
+    """
+    previous = _on_sigterm(_interrupt)
     try:
         return invoke()
     except PgMigError as error:
         raise PgMigCommandError(error) from None
     except KeyboardInterrupt:
-        click.echo("Error: interrupted. Run 'status' to see what was recorded.", err=True)
+        click.echo(
+            "Error: interrupted; the running statement was cancelled and the lock released. Run 'status' to see "
+            "what was recorded.",
+            err=True,
+        )
         ctx.exit(130)
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install a SIGTERM handler and return the previous one (None when not in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler) or signal.SIG_DFL
 
 
 class PgMigGroup(click.Group):

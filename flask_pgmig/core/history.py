@@ -162,7 +162,7 @@ class HistoryTable:
 
     def delete(self, conn: Connection, version: str) -> None:
         """Remove the row of a migration that was rolled back."""
-        cur = conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version])
+        cur = self._write(conn, version, sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version])
         self._check_one(cur.rowcount, version)
 
     def audit(
@@ -207,11 +207,14 @@ class HistoryTable:
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (version) DO UPDATE SET status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, "
             "statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, "
-            "error = EXCLUDED.error, checksum = EXCLUDED.checksum, applied_at = now()"
+            "error = EXCLUDED.error, checksum = EXCLUDED.checksum, applied_at = now(), "
+            # a resumed migration may have been edited after its completed prefix: store what now runs
+            "name = EXCLUDED.name, kind = EXCLUDED.kind, up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, "
+            "down_options = EXCLUDED.down_options"
         ).format(self.ident)
         down_sql, down_options = _sections(migration)[1:]
-        cur = conn.execute(
-            query,
+        cur = self._write(
+            conn, migration.version, query,
             [
                 migration.version, migration.name, migration.kind, migration.checksum, status, migration.up.sql,
                 down_sql, down_options, _host(), __version__, duration_ms, done, total, error,
@@ -221,8 +224,34 @@ class HistoryTable:
 
     def _update(self, conn: Connection, version: str, assignments: sql.Composable, params: list[Any]) -> None:
         query = sql.SQL("UPDATE {} SET {} WHERE version = %s").format(self.ident, assignments)
-        cur = conn.execute(query, [*params, version])
+        cur = self._write(conn, version, query, [*params, version])
         self._check_one(cur.rowcount, version)
+
+    def _write(
+        self, conn: Connection, version: str, query: sql.Composed, params: Sequence[Any]
+    ) -> psycopg.Cursor[Any]:
+        """Run one write of a history row; a refusal by the server becomes a HistoryError that says what to do."""
+        try:
+            return conn.execute(query, params)
+        except (psycopg.errors.LockNotAvailable, psycopg.OperationalError):
+            raise  # retried by the runner, or a lost connection reported by it
+        except psycopg.Error as exc:
+            error = exc
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if error.sqlstate == "42501":
+            role = conn.info.parameter_status("session_authorization") or "the migration role"
+            fix = (
+                f"Grant the role that runs migrations ('{role}', or PGMIG_ROLE) INSERT, UPDATE and DELETE on "
+                f"'{self.display}', or run migrations as its owner (PGMIG_DATABASE_URL / PGMIG_ROLE)."
+            )
+        else:
+            fix = "Fix the history table (its constraints, triggers or privileges) and run the command again."
+        raise HistoryError(
+            f"Could not write the history row of migration '{version}' to '{self.display}' (SQLSTATE "
+            f"{error.sqlstate}: {text}). A migration that runs in one transaction was rolled back with its row; "
+            f"the statements a transaction:false one committed stay, and its row keeps its last state. {fix}",
+            version=version,
+        ) from error
 
     def _check_one(self, rowcount: int, version: str) -> None:
         if rowcount != 1:

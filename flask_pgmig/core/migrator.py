@@ -18,7 +18,9 @@ from psycopg import sql as pgsql
 from ..errors import ConfigError, FailedMigration, MigrationFailed, PgMigError
 from . import dsn as dsn_module
 from . import plan as planning
+from . import repair as recovery
 from .events import Events
+from .failures import translating
 from .files import MigrationFile, discover
 from .history import HistoryTable
 from .lock import lock_key, migration_lock
@@ -111,13 +113,16 @@ class Migrator:
             conn.close()
 
     # -- status ----------------------------------------------------------------------------------------------
+    @translating("status")
     def status(self) -> Status:
-        """Every migration with its state. Read-only: no lock, no DDL."""
+        """Every migration with its state, cosmetic edits told apart, INVALID indexes listed. Read-only."""
         files = self.files()
         with self.connect() as conn:
-            return planning.compute_status(files, self.history.read(conn))
+            status = planning.compute_status(files, self.history.read(conn))
+            return recovery.describe(conn, self.history, status, files)
 
     # -- migrate ---------------------------------------------------------------------------------------------
+    @translating("migrate")
     def migrate(
         self,
         *,
@@ -143,6 +148,7 @@ class Migrator:
                 self.history.ensure(conn)
                 status = planning.compute_status(files, self.history.read(conn))
                 resumed = self._resume_target(conn, status) if resume else None
+                status = recovery.annotate_changes(conn, self.history, status)
                 planning.validate(
                     _without(status, resumed), allow_out_of_order=out_of_order, command=self.settings.command
                 )
@@ -170,9 +176,8 @@ class Migrator:
                     AppliedStep(migration.version, migration.name, runner.apply(migration, resume_from=done))
                 )
             if atomic and planned:
-                with conn.transaction():
-                    for migration in planned:
-                        steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration)))
+                durations = runner.apply_atomic(planned)
+                steps.extend(AppliedStep(m.version, m.name, d) for m, d in zip(planned, durations, strict=True))
             else:
                 for migration in planned:
                     steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration)))
@@ -225,6 +230,7 @@ class Migrator:
             )
 
     # -- rollback --------------------------------------------------------------------------------------------
+    @translating("rollback")
     def rollback(
         self, *, steps: int | None = 1, to: str | None = None, everything: bool = False, dry_run: bool = False
     ) -> RunResult:
@@ -260,6 +266,23 @@ class Migrator:
         self._audit(conn, "rollback", "ok", [s.version for s in done], {})
         return RunResult("rollback", steps=tuple(done), rollback_plan=tuple(plan), status=status)
 
+    # -- recovery --------------------------------------------------------------------------------------------
+    @translating("repair")
+    def repair(self, action: str, version: str) -> recovery.RepairResult:
+        """Resolve a failed or interrupted migration, or accept an edited checksum (audit-logged, under the lock)."""
+        files = self.files()
+        with self.connect() as conn, self._locked(conn):
+            self.history.ensure(conn)
+            status = planning.compute_status(files, self.history.read(conn))
+            self._refuse_read_only(conn)
+            return recovery.repair(conn, self.history, status, action, version, command=self.settings.command)
+
+    @translating("reading the audit log")
+    def audit_log(self, limit: int = 100) -> list[recovery.AuditEntry]:
+        """The newest runs (migrate, rollback, repair, baseline), newest first. Read-only."""
+        with self.connect() as conn:
+            return [recovery.AuditEntry(*row) for row in self.history.audit_log(conn, limit)]
+
     # -- shared ----------------------------------------------------------------------------------------------
     def _runner(self, conn: Connection) -> Runner:
         settings = RunSettings(
@@ -267,6 +290,8 @@ class Migrator:
             statement_timeout_ms=self.settings.statement_timeout_ms,
             lock_retries=self.settings.lock_retries,
             context=self.settings.context,
+            role=self.settings.role,
+            command=self.settings.command,
         )
         return Runner(conn, self.history, settings, self.events)
 

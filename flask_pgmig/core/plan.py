@@ -69,6 +69,7 @@ class MigrationState:
     state: str
     file: MigrationFile | None
     record: HistoryRecord | None
+    change: str | None = None  # for "modified": "cosmetic" (whitespace/comments only) or "sql"; None if unknown
 
     @property
     def key(self) -> int:
@@ -82,10 +83,21 @@ class MigrationState:
 
 
 @dataclass(frozen=True)
+class InvalidIndex:
+    """An index PostgreSQL marks INVALID (pg_index.indisvalid), e.g. left by a failed CREATE INDEX CONCURRENTLY."""
+
+    schema: str
+    name: str
+    table: str
+    version: str | None = None  # the migration whose CREATE INDEX names it, when one does
+
+
+@dataclass(frozen=True)
 class Status:
     """Every migration known from the files or the history, in version order."""
 
     migrations: tuple[MigrationState, ...]
+    invalid_indexes: tuple[InvalidIndex, ...] = ()  # filled by Migrator.status(), not by compute_status()
 
     def having(self, *states: str) -> list[MigrationState]:
         """The migrations in any of the given states."""
@@ -145,6 +157,13 @@ def validate(status: Status, *, allow_out_of_order: bool, command: str = "flask 
         raise failed_error(m, command)
     for m in status.having(MODIFIED):
         assert m.file is not None
+        if m.change == "cosmetic":
+            raise ChecksumMismatch(
+                f"Migration '{m.id}' was applied but its file has changed since (checksum mismatch); the change "
+                "is cosmetic (only whitespace or comments). Restore the file, or run "
+                f"'{command} repair --accept-checksum {m.version}' to accept it.",
+                version=m.version,
+            )
         raise ChecksumMismatch(
             f"Migration '{m.id}' was applied but its file has changed since (checksum mismatch). Restore the "
             f"file, or run '{command} repair --accept-checksum {m.version}' if the change is only cosmetic.",

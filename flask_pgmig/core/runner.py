@@ -7,20 +7,22 @@ first, counted statement by statement, and ``applied`` (or ``failed``) at the en
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
 
-from ..errors import ConnectionFailed, MigrationFailed, MigrationParseError
-from . import sql
+from ..errors import ConnectionFailed, HistoryError, MigrationFailed, MigrationParseError
+from . import backfill, failures, sql
 from .events import Events
 from .files import MigrationFile, Section, SectionOptions
 from .history import HistoryTable
@@ -38,6 +40,8 @@ class RunSettings:
     lock_retries: int = 3
     retry_base_delay: float = 0.5
     context: Any = None  # handed to Python migrations that accept a second argument (the Flask app)
+    role: str | None = None  # PGMIG_ROLE, named in privilege errors
+    command: str = "flask db"  # how messages spell the commands to run next
 
 
 def preflight(migration: MigrationFile, section: Section | None = None) -> list[sql.Statement]:
@@ -46,6 +50,7 @@ def preflight(migration: MigrationFile, section: Section | None = None) -> list[
     if migration.kind == "py":
         return []
     statements = sql.split_statements(section.sql)
+    backfill.declared(section, migration.path.name, str(migration.path))  # a bad '-- pgmig:backfill' stops here
     if not section.options.transaction:
         return statements
     for statement in statements:
@@ -79,14 +84,21 @@ class Runner:
         self.history = history
         self.settings = settings
         self.events = events
+        self._progress = 0  # statements of the running autocommit section that have completed
 
     # -- up --------------------------------------------------------------------------------------------------
-    def apply(self, migration: MigrationFile, *, resume_from: int = 0) -> int:
-        """Apply one migration and record it; return its duration in milliseconds."""
+    def apply(self, migration: MigrationFile, *, resume_from: int = 0, retry: bool = True) -> int:
+        """Apply one migration and record it; return its duration in milliseconds.
+
+        ``retry=False`` lets a lock timeout escape as psycopg's LockNotAvailable, for a caller that retries a
+        larger transaction (--atomic).
+        """
         statements = preflight(migration)
         self.events.migration_started(migration.version, migration.name, "up")
         started = time.perf_counter()
-        if migration.transactional:
+        if migration.transactional and not retry:
+            self._apply_in_transaction(migration, statements, started)
+        elif migration.transactional:
             self._with_retries(
                 migration.version, lambda: self._apply_in_transaction(migration, statements, started)
             )
@@ -100,6 +112,22 @@ class Runner:
         duration = _ms_since(started)
         self.events.migration_finished(migration.version, migration.name, "up", duration)
         return duration
+
+    def apply_atomic(self, migrations: Sequence[MigrationFile]) -> list[int]:
+        """Apply migrations in one transaction (--atomic); a lock timeout retries the whole transaction.
+
+        Retrying one migration inside it would sleep while holding the locks the earlier ones took.
+        """
+        durations: list[int] = []
+
+        def attempt() -> None:
+            durations.clear()
+            with self.conn.transaction():
+                durations.extend(self.apply(migration, retry=False) for migration in migrations)
+
+        first, last = migrations[0].version, migrations[-1].version
+        self._with_retries(first if first == last else f"{first}..{last} (--atomic)", attempt)
+        return durations
 
     def _apply_in_transaction(
         self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float
@@ -141,6 +169,7 @@ class Runner:
             else:
                 self._run_autocommit_down(step, statements, started)
             self.history.delete(self.conn, step.version)
+        backfill.forget(self.conn, self.history, step.version)  # applying it again backfills afresh
         duration = _ms_since(started)
         self.events.migration_finished(step.version, step.name, "down", duration)
         return duration
@@ -149,15 +178,22 @@ class Runner:
         self, step: RollbackStep, statements: Sequence[sql.Statement], started: float
     ) -> None:
         try:
-            self._run_autocommit_statements(step.version, step.display, step.down, statements, 0)
+            self._run_autocommit_statements(step.version, step.display, step.down, statements, 0, direction="down")
         except _StatementFailed as failure:
-            if not self.conn.broken:
-                self.history.record_failed(
-                    self.conn, step.version, 0,
-                    f"rollback stopped after {failure.done} of {len(statements)} statements: {failure.error.message}",
-                    _ms_since(started),
-                )  # fmt: skip
+            self._record_failure(
+                step.version, 0,
+                f"rollback stopped after {failure.done} of {len(statements)} statements: {failure.error.message}",
+                started,
+            )  # fmt: skip
             raise failure.error from failure.error.__cause__
+        except KeyboardInterrupt:
+            self._record_failure(
+                step.version, 0,
+                f"rollback interrupted (Ctrl-C or SIGTERM) after {self._progress} of {len(statements)} statements; "
+                "the running statement was cancelled",
+                started,
+            )  # fmt: skip
+            raise
 
     # -- statements ------------------------------------------------------------------------------------------
     def _run_statements(
@@ -177,33 +213,56 @@ class Runner:
                 migration.version, migration.path.name, section, statements, resume_from, record=record
             )
         except _StatementFailed as failure:
-            if not self.conn.broken:
-                self.history.record_failed(
-                    self.conn, migration.version, failure.done, failure.error.message, _ms_since(started)
-                )
+            self._record_failure(migration.version, failure.done, failure.error.message, started)
             raise failure.error from failure.error.__cause__
+        except KeyboardInterrupt:
+            self._record_failure(
+                migration.version, self._progress,
+                f"interrupted (Ctrl-C or SIGTERM) after {self._progress} of {len(statements)} statements; the "
+                "running statement was cancelled",
+                started,
+            )  # fmt: skip
+            raise
+
+    def _record_failure(self, version: str, done: int, error: str, started: float) -> None:
+        """Leave the row ``failed``; never let a failure to record it hide the error being raised."""
+        if self.conn.broken or self.conn.closed:
+            return  # the row stays 'running', which status reports as interrupted
+        with contextlib.suppress(psycopg.Error, HistoryError):
+            self.history.record_failed(self.conn, version, done, error, _ms_since(started))
 
     def _run_autocommit_statements(
         self, version: str, display: str, section: Section, statements: Sequence[sql.Statement], resume_from: int,
-        *, record: bool = False,
+        *, record: bool = False, direction: str = "up",
     ) -> None:  # fmt: skip
         total = len(statements)
+        self._progress = resume_from
+        backfills = backfill.declared(section, display)
         for index in range(resume_from, total):
             statement = statements[index]
             self.events.statement_started(version, index + 1, total, statement.text)
             exempt = sql.is_concurrently(statement)
+            if exempt:
+                # an earlier run of this statement (killed, cancelled, failed) may have left its index INVALID;
+                # CREATE INDEX ... IF NOT EXISTS would then silently keep the broken one
+                self._drop_invalid_index(statement)
             try:
-                self._with_retries(
-                    version,
-                    lambda st=statement, ex=exempt: self._execute_autocommit(
-                        version, display, section, st, ex
-                    ),  # type: ignore[misc]
-                    before_retry=lambda st=statement: self._drop_invalid_index(st),  # type: ignore[misc]
-                )
+                if index in backfills:  # '-- pgmig:backfill': batches that commit one by one and resume
+                    scope = self._backfill_scope(version, display, direction, section.options)
+                    backfill.run_declared(self.conn, backfills[index], scope)
+                else:
+                    self._with_retries(
+                        version,
+                        lambda st=statement, ex=exempt: self._execute_autocommit(
+                            version, display, section, st, ex
+                        ),  # type: ignore[misc]
+                        before_retry=lambda st=statement: self._drop_invalid_index(st),  # type: ignore[misc]
+                    )
             except MigrationFailed as error:
                 raise _StatementFailed(index, error) from None
             if record:
                 self.history.record_progress(self.conn, version, index + 1)
+            self._progress = index + 1
         self.conn.execute("RESET lock_timeout")
         self.conn.execute("RESET statement_timeout")
 
@@ -219,17 +278,26 @@ class Runner:
             self.conn.execute(statement.text.encode("utf-8"), prepare=False)
         except psycopg.errors.LockNotAvailable:
             raise
-        except psycopg.OperationalError as exc:
-            if self.conn.broken:
+        except psycopg.Error as exc:
+            if failures.is_connection_lost(exc, self.conn):
+                command = self.settings.command
                 raise ConnectionFailed(
                     f"The connection to PostgreSQL was lost while running migration '{version}' ({display}, line "
-                    f"{section.line + statement.line - 1}): {_first_line(exc)}. Run 'status' to see what was "
-                    "recorded: a transactional migration was rolled back by the server; a transaction:false one "
-                    "shows as failed or interrupted."
+                    f"{section.line + statement.line - 1}): {failures.lost_reason(exc)}. A migration that runs in "
+                    "one transaction was rolled back by the server; a transaction:false one shows as failed or "
+                    f"interrupted. Run '{command} status' once the server is back and follow what it says.",
+                    sqlstate=exc.sqlstate,
                 ) from exc
-            raise _migration_failed(exc, version, display, section, statement) from exc
-        except psycopg.Error as exc:
-            raise _migration_failed(exc, version, display, section, statement) from exc
+            raise _migration_failed(exc, version, display, section, statement, self._advice(exc)) from exc
+
+    def _advice(self, exc: psycopg.Error) -> str | None:
+        """What to do when the cause is not the migration's SQL (privileges, deadlock, timeout...)."""
+        return failures.advice(
+            exc.sqlstate,
+            failures.first_line(exc),
+            role=failures.role_name(self.conn, self.settings.role),
+            statement_timeout_ms=self.settings.statement_timeout_ms,
+        )
 
     def _lock_timeout(self, options: SectionOptions) -> int | None:
         return (
@@ -304,16 +372,28 @@ class Runner:
             self.events.notice(f"dropped the INVALID index {row[0]}.{name} left by the failed attempt")
 
     # -- Python migrations -----------------------------------------------------------------------------------
+    def _backfill_scope(
+        self, version: str, path: str, direction: str, options: SectionOptions | None = None
+    ) -> backfill.Scope:
+        """Where backfills of this migration keep their progress, with its lock timeout and retries."""
+        return backfill.Scope(
+            version=version, path=Path(path), history=self.history, events=self.events, direction=direction,
+            lock_timeout_ms=self._lock_timeout(options or SectionOptions()), lock_retries=self.settings.lock_retries,
+            retry_base_delay=self.settings.retry_base_delay,
+        )  # fmt: skip
+
     def _run_python(self, migration: MigrationFile, direction: str) -> None:
         module = load_python_migration(migration)
         function = getattr(module, direction)
         wants_context = len(inspect.signature(function).parameters) >= 2
         try:
-            function(self.conn, self.settings.context) if wants_context else function(self.conn)
+            with backfill.scope(self._backfill_scope(migration.version, str(migration.path), direction)):
+                function(self.conn, self.settings.context) if wants_context else function(self.conn)
         except psycopg.Error as exc:
+            fix = self._advice(exc) or f"fix '{migration.path.name}' and run again."
             raise MigrationFailed(
                 f"Python migration '{migration.id}' failed in {direction}() (SQLSTATE {exc.sqlstate}): "
-                f"{_first_line(exc)}. Fix '{migration.path.name}' and run again.",
+                f"{_first_line(exc)}. {fix[:1].upper() + fix[1:]}",
                 version=migration.version,
                 path=str(migration.path),
                 sqlstate=exc.sqlstate,
@@ -340,7 +420,12 @@ def load_python_migration(migration: MigrationFile) -> ModuleType:
 
 
 def _migration_failed(
-    exc: psycopg.Error, version: str, display: str, section: Section, statement: sql.Statement
+    exc: psycopg.Error,
+    version: str,
+    display: str,
+    section: Section,
+    statement: sql.Statement,
+    advice: str | None = None,
 ) -> MigrationFailed:
     diag = exc.diag
     position = int(diag.statement_position) if diag.statement_position else None
@@ -359,7 +444,7 @@ def _migration_failed(
     return MigrationFailed(
         f"Migration '{version}' failed at line {file_line}, column {column} of '{display}' "
         f"(SQLSTATE {exc.sqlstate}): {_first_line(exc)}. Statement: '{_excerpt(statement.text)}'. "
-        f"{mode}; fix the SQL and run migrate again.",
+        f"{mode}; {advice or 'fix the SQL and run migrate again.'}",
         version=version,
         path=display,
         line=file_line,
