@@ -1,7 +1,7 @@
 """flask-pgmig: production-safe, SQL-first schema migrations for PostgreSQL, built into Flask.
 
-Re-exports only. :class:`PgMig` and :class:`Migrator` load lazily so that the standalone ``pgmig`` command and the
-engine never import Flask or SQLAlchemy.
+Re-exports only. :class:`PgMig`, :class:`Migrator` and :func:`backfill` load lazily so that the standalone
+``pgmig`` command and the engine never import Flask or SQLAlchemy (and ``import flask_pgmig`` stays cheap).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from .errors import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .core.backfill import backfill
     from .core.migrator import Migrator
     from .extension import PgMig
 
-_LAZY = {"PgMig": ".extension", "Migrator": ".core.migrator"}
+_LAZY = {"PgMig": ".extension", "Migrator": ".core.migrator", "backfill": ".core.backfill"}
 
 
 def __getattr__(name: str) -> Any:
@@ -60,4 +61,5 @@ __all__ = [
     "PgMig",
     "PgMigError",
     "__version__",
+    "backfill",
 ]
