@@ -1,0 +1,187 @@
+"""Prove that every down section reverses its up: up -> snapshot -> down -> compare -> up again, in order.
+
+Runs on a scratch database: one the caller names (it must be empty) or a temporary one that
+:func:`scratch_database` creates on the same server and drops afterwards. The migrations are applied through
+the :class:`~flask_pgmig.core.migrator.Migrator` itself, so they run exactly as ``migrate`` and ``rollback``
+would run them (transaction modes, timeouts, history rows).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.conninfo import make_conninfo
+
+from ..errors import ConfigError, MigrationFailed, PgMigError
+from . import dsn as dsn_module
+from .events import Events
+from .files import MigrationFile, discover
+from .migrator import Migrator, Settings
+from .snapshot import Change, Snapshot, changes, show, snapshot
+
+Connection = psycopg.Connection[Any]
+SCRATCH_PREFIX = "pgmig_verify_"
+
+
+@dataclass
+class VerifyReport:
+    """What verify found: ``differences`` fail it; ``irreversible`` migrations fail it only when ``strict``."""
+
+    checked: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+    irreversible: list[str] = field(default_factory=list)
+    strict: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when every down reversed its up (and, with ``strict``, every migration has a down)."""
+        return not self.differences and not (self.strict and self.irreversible)
+
+
+@contextmanager
+def scratch_database(server_dsn: str) -> Iterator[str]:
+    """Create an empty temporary database on the server of ``server_dsn``, yield its DSN, then drop it."""
+    name = SCRATCH_PREFIX + secrets.token_hex(6)
+    with dsn_module.connect(server_dsn) as admin:
+        try:
+            admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"verify could not create a scratch database on "
+                f"'{dsn_module.redact_url(server_dsn)}' ({exc.sqlstate}: {str(exc).strip().splitlines()[0]}). "
+                "Grant the role CREATEDB, or pass an empty database with --database-url."
+            ) from None
+    try:
+        yield make_conninfo(dsn_module.normalize_url(server_dsn), dbname=name)
+    finally:
+        with dsn_module.connect(server_dsn) as admin:
+            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+
+
+def verify_directory(
+    dsn: str, settings: Settings, *, strict: bool = False, events: Events | None = None
+) -> VerifyReport:
+    """Run every migration of ``settings.directory`` up, down and up again on the empty database ``dsn``.
+
+    Each down must give back the schema of before its up, and the second up the schema of the first.
+    Differences are sentences naming the migration; migrations without a down are listed as irreversible.
+    """
+    events = events or Events()
+    files = discover(settings.directory, init_hint=f"{settings.command} init")
+    migrator = Migrator(dsn, replace(settings, out_of_order=False), events=events)
+    exclude = [(settings.schema, settings.table), (settings.schema, f"{settings.table}_audit")]
+    report = VerifyReport(strict=strict)
+    with migrator.connect() as conn:
+        _refuse_non_empty(conn, migrator, exclude)
+        with conn.transaction():  # the history table is there before the first snapshot, so it is no diff
+            migrator.history.ensure(conn)
+        for migration in files:
+            if not _verify_one(migrator, conn, migration, exclude, report, events):
+                break
+    return report
+
+
+def _verify_one(
+    migrator: Migrator,
+    conn: Connection,
+    migration: MigrationFile,
+    exclude: list[tuple[str, str]],
+    report: VerifyReport,
+    events: Events,
+) -> bool:
+    """Check one migration; False when the run cannot go on (an up failed)."""
+    ident = migration.id
+    events.notice(f"verify {ident}")
+    before = snapshot(conn, exclude=exclude)
+    if not _step(report, ident, "up", lambda: migrator.migrate(to=migration.version)):
+        return False
+    if migration.down is None or migration.is_noop:
+        if not migration.is_noop:
+            report.irreversible.append(ident)
+        return True
+    after_up = snapshot(conn, exclude=exclude)
+    if not _step(report, ident, "down", lambda: migrator.rollback(steps=1)):
+        return migration.down.options.transaction  # a failed autocommit down leaves a 'failed' row behind
+    after_down = snapshot(conn, exclude=exclude)
+    report.differences += [f"{ident}: down {_left(change)}" for change in changes(before, after_down)]
+    if not _step(
+        report, ident, "up, run again after its down,", lambda: migrator.migrate(to=migration.version)
+    ):
+        # Usually what the down left behind collides with the up. Go on from the schema as it is, recorded as
+        # applied, so that one forgetful down does not hide the problems of the migrations after it.
+        migrator.history.record_applied(conn, migration, 0)
+        events.notice(f"{ident}: verify goes on with the schema its down section left")
+        return True
+    again = snapshot(conn, exclude=exclude)
+    report.differences += [
+        f"{ident}: up run again after its down gives a different schema: {_second(change)}"
+        for change in changes(after_up, again)
+    ]
+    report.checked.append(ident)
+    return True
+
+
+def _step(report: VerifyReport, ident: str, what: str, run: Any) -> bool:
+    try:
+        run()
+    except MigrationFailed as error:
+        cause = error.__cause__
+        reason = (
+            str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else error.message
+        )
+        where = (
+            f"line {error.line} of '{Path(error.path).name}'" if error.line else f"'{Path(error.path).name}'"
+        )
+        report.differences.append(f"{ident}: {what} fails at {where} (SQLSTATE {error.sqlstate}): {reason}")
+        return False
+    except PgMigError as error:
+        report.differences.append(f"{ident}: {what} fails: {error.message}")
+        return False
+    return True
+
+
+def _left(change: Change) -> str:
+    """What a down section did wrong, from the difference between the schema before the up and after the down."""
+    if change.change == "added":
+        return f"leaves {change.kind} {change.name} behind"
+    if change.change == "removed":
+        return f"drops {change.kind} {change.name}, which existed before the up"
+    label = change.field.replace("_", " ")
+    return (
+        f"leaves the {label} of {change.kind} {change.name} as {show(change.after)} "
+        f"(before the up: {show(change.before)})"
+    )
+
+
+def _second(change: Change) -> str:
+    if change.change in ("added", "removed"):
+        return f"{change.kind} {change.name} {'appears' if change.change == 'added' else 'is missing'}"
+    label = change.field.replace("_", " ")
+    return f"{label} of {change.kind} {change.name} is {show(change.after)}, was {show(change.before)}"
+
+
+def _refuse_non_empty(conn: Connection, migrator: Migrator, exclude: list[tuple[str, str]]) -> None:
+    """verify applies and reverts every migration: never on a database that holds anything."""
+    applied = migrator.history.read(conn) if migrator.history.exists(conn) else []
+    objects = _user_objects(snapshot(conn, exclude=exclude))
+    if applied or objects:
+        what = f"{len(applied)} applied migration(s)" if applied else f"objects such as {objects[0]}"
+        raise ConfigError(
+            f"verify needs an empty scratch database, but '{conn.info.dbname}' has {what}. Pass an empty "
+            "database with --database-url, or omit it to let verify create and drop a temporary one."
+        )
+
+
+def _user_objects(snap: Snapshot) -> list[str]:
+    ignored = {"schema", "extension", "comment", "default privileges"}
+    return [f"{kind} {name}" for kind, name in sorted(snap.objects) if kind not in ignored]
+
+
+__all__ = ["VerifyReport", "scratch_database", "verify_directory"]

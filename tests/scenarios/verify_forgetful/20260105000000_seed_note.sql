@@ -1,0 +1,2 @@
+-- migrate:up
+COMMENT ON TABLE users IS 'people who sign in';
