@@ -21,6 +21,7 @@ from ..core.dsn import redact
 from ..core.events import Events
 from ..core.migrator import Migrator
 from ..errors import ConfigError, PgMigError
+from .progress import ProgressDisplay, progress_after
 
 SOURCE_KEY = "pgmig.source"
 
@@ -92,18 +93,44 @@ class PgMigGroup(click.Group):
 class CliEvents(Events):
     """Prints one line per migration with its duration, and what the lock holder and retries are doing."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, *, progress: bool = False) -> None:
         self.quiet = quiet
+        # the timer / backfill display of cli/progress.py, for one command run in the main thread
+        self.progress = _progress_display() if progress and not quiet else None
 
     def _say(self, text: str) -> None:
         if not self.quiet:
+            if self.progress is not None:
+                self.progress.before_print()
             click.echo(text, err=True)
+
+    def migration_started(self, version: str, name: str, direction: str) -> None:
+        if self.progress is not None:
+            self.progress.migration_started(f"{version}_{name}")
+
+    def statement_started(self, version: str, index: int, total: int, text: str) -> None:
+        if self.progress is not None:
+            self.progress.statement_started(index, total, text)
+
+    def backfill_started(self, version: str, name: str, rows_done: int, rows_total: int | None) -> None:
+        if self.progress is not None:
+            self.progress.backfill_started(name, rows_done, rows_total)
+
+    def batch_done(self, version: str, name: str, rows_done: int, rows_total: int | None, rate: float) -> None:
+        if self.progress is not None:
+            self.progress.batch_done(name, rows_done, rows_total, rate)
+
+    def backfill_finished(self, version: str, name: str, rows: int, duration_ms: int) -> None:
+        if self.progress is not None:
+            self.progress.backfill_finished(name, rows, duration_ms)
 
     def lock_waiting(self, holder: str) -> None:
         self._say(f"Waiting for the migration lock, held by {holder}")
 
     def migration_finished(self, version: str, name: str, direction: str, duration_ms: int) -> None:
         verb = "applied " if direction == "up" else "reverted"
+        if self.progress is not None:
+            self.progress.migration_finished()
         if not self.quiet:
             click.echo(f"  {verb}  {version}_{name}  ({ms(duration_ms)})")
 
@@ -125,7 +152,16 @@ def source() -> MigratorSource:
 
 def migrator(as_json: bool = False) -> Migrator:
     """A Migrator that prints progress lines (none with --json)."""
-    return source().migrator(CliEvents(quiet=as_json))
+    return source().migrator(CliEvents(quiet=as_json, progress=True))
+
+
+def _progress_display() -> ProgressDisplay:
+    """A progress display on stderr, stopped when the command's click context closes."""
+    display = ProgressDisplay(sys.stderr, after=progress_after())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(display.close)
+    return display
 
 
 def ms(duration_ms: int) -> str:
