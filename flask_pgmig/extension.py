@@ -137,6 +137,9 @@ class PgMigState:
         self.health_endpoint: str | None = self.config["PGMIG_HEALTH_ENDPOINT"] or None
         if self.health_endpoint is not None and not str(self.health_endpoint).startswith("/"):
             raise ConfigError(f"PGMIG_HEALTH_ENDPOINT is {self.health_endpoint!r}; it must start with '/'.")
+        from .binds import configured_binds
+
+        configured_binds(self.config)  # a malformed PGMIG_BINDS fails init_app, not the first --all-binds
         self.settings = settings_from_mapping(
             self.config, directory=self._directory, command=self.command, context=app
         )
@@ -267,6 +270,15 @@ def _mode(value: Any, key: str) -> str:
     return parse_choice(value, key, MODES)
 
 
+def _one_line(command: click.Command) -> str:
+    """A command's short help, else the first sentence of its help text."""
+    if command.short_help:
+        return " ".join(command.short_help.split())
+    paragraph = " ".join((command.help or "").strip().split("\n\n")[0].split())
+    sentence, dot, _ = paragraph.partition(". ")
+    return sentence + dot.strip()
+
+
 def _lazy_group(name: str) -> click.Group:
     """The ``flask db`` group; its commands (and the engine) are imported only when it is used."""
 
@@ -285,6 +297,17 @@ def _lazy_group(name: str) -> click.Group:
 
         def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
             return self._real().get_command(ctx, cmd_name)
+
+        def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            # Each command's first sentence in full (wrapped), where click would cut it at the terminal width.
+            rows = [
+                (name, _one_line(command))
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden
+            ]
+            if rows:
+                with formatter.section("Commands"):
+                    formatter.write_dl(rows)
 
         def invoke(self, ctx: click.Context) -> Any:
             from .cli import invoke_translating_errors
