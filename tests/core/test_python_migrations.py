@@ -1,0 +1,102 @@
+"""Python migrations end to end on a real PostgreSQL: up/down, one transaction with the history row,
+``transaction = False``, the whole file's checksum, and the Flask app handed to ``def up(conn, app)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from helpers import copy_scenario, history_versions, query, tables
+
+from flask_pgmig.core.files import checksum
+from flask_pgmig.core.migrator import Migrator
+from flask_pgmig.errors import ChecksumMismatch, MigrationFailed, MigrationParseError
+
+
+def test_python_up_and_down_round_trip(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("python_basic", tmp_path)
+    migrator = Migrator.create(database_url, migrations)
+    migrator.migrate(to="20260502000000")
+    assert [r[0] for r in query(database_url, "SELECT body FROM notes ORDER BY id")] == ["first", "second"]
+    row = query(database_url, "SELECT kind, checksum, status FROM pgmig_history WHERE version = '20260502000000'")
+    source = (migrations / "20260502000000_seed_notes.py").read_text(encoding="utf-8")
+    assert row == [("py", checksum(source), "applied")]
+
+    migrator.rollback()
+    assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
+    assert "seed_marker" not in tables(database_url)
+    assert history_versions(database_url) == ["20260501000000"]
+
+
+def test_transactional_python_migration_shares_the_history_rows_transaction(
+    database_url: str, tmp_path: Path
+) -> None:
+    Migrator.create(database_url, copy_scenario("python_basic", tmp_path)).migrate(to="20260502000000")
+    marker = query(database_url, "SELECT xid FROM seed_marker")[0][0]
+    writer = query(database_url, "SELECT xmin::text FROM pgmig_history WHERE version = '20260502000000'")[0][0]
+    assert writer == marker  # the history row was written by the migration's own transaction
+
+
+def test_failing_transactional_python_migration_leaves_nothing(database_url: str, tmp_path: Path) -> None:
+    migrator = Migrator.create(database_url, copy_scenario("python_fail", tmp_path))
+    with pytest.raises(MigrationFailed) as caught:
+        migrator.migrate()
+    message = caught.value.message
+    assert "'20260502000000_half_done'" in message and "up()" in message and "22012" in message
+    assert caught.value.sqlstate == "22012" and caught.value.path.endswith("20260502000000_half_done.py")
+    assert "half_done" not in tables(database_url)
+    assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
+    assert history_versions(database_url) == ["20260501000000"]
+    assert query(database_url, "SELECT count(*) FROM pgmig_history WHERE version = '20260502000000'") == [(0,)]
+
+
+def test_transaction_false_commits_each_statement(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("python_basic", tmp_path)
+    path = migrations / "20260503000000_batched.py"
+    path.write_text(
+        path.read_text(encoding="utf-8") + '    conn.execute("SELECT no_such_column FROM batched")\n', "utf-8"
+    )
+    with pytest.raises(MigrationFailed):
+        Migrator.create(database_url, migrations).migrate()
+    # unlike a transactional migration, what it committed before failing stays
+    assert query(database_url, "SELECT step FROM batched ORDER BY step") == [(0,), (1,), (2,)]
+    assert history_versions(database_url) == ["20260501000000", "20260502000000"]
+
+
+def test_checksum_covers_the_whole_file(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("python_basic", tmp_path)
+    migrator = Migrator.create(database_url, migrations)
+    migrator.migrate()
+    path = migrations / "20260502000000_seed_notes.py"
+    # an edit in down() only, which never ran, still changes the migration's checksum
+    path.write_text(path.read_text(encoding="utf-8").replace("DROP TABLE seed_marker", "DROP TABLE x"), "utf-8")
+    assert [m.state for m in migrator.status().migrations][1] == "modified"
+    with pytest.raises(ChecksumMismatch):
+        migrator.migrate()
+
+
+def test_up_with_two_parameters_receives_the_app(database_url: str, tmp_path: Path) -> None:
+    app = SimpleNamespace(config={"GREETING": "hello from the app"})
+    migrator = Migrator.create(database_url, copy_scenario("python_app", tmp_path), context=app)
+    migrator.migrate()
+    assert query(database_url, "SELECT body FROM notes") == [("hello from the app",)]
+    migrator.rollback()
+    assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
+
+
+def test_python_migration_without_up_is_refused_before_anything_runs(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("python_basic", tmp_path)
+    (migrations / "20260504000000_broken.py").write_text("def upp(conn):\n    pass\n", "utf-8")
+    with pytest.raises(MigrationParseError) as caught:
+        Migrator.create(database_url, migrations).migrate()
+    assert "'20260504000000_broken.py'" in caught.value.message and "def up(conn)" in caught.value.message
+    assert "notes" not in tables(database_url)
+
+
+def test_python_syntax_error_names_the_line(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("python_basic", tmp_path)
+    (migrations / "20260504000000_broken.py").write_text("def up(conn):\n    return (\n", "utf-8")
+    with pytest.raises(MigrationParseError) as caught:
+        Migrator.create(database_url, migrations).status()
+    assert caught.value.message.startswith("Line ") and "'20260504000000_broken.py'" in caught.value.message
