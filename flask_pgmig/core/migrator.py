@@ -141,6 +141,7 @@ class Migrator:
                 assert state.file is not None
                 preflight(state.file)
             if not status.having(planning.PENDING, planning.FAILED, planning.RUNNING) or dry_run:
+                status = recovery.annotate_changes(conn, self.history, status)
                 planning.validate(status, allow_out_of_order=out_of_order, command=self.settings.command)
                 planned = planning.plan_migrate(status, to=to)
                 return RunResult("migrate", planned=tuple(planned), dry_run=dry_run, status=status)
