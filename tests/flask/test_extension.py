@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -53,7 +54,9 @@ def test_app_factory_two_apps_in_one_process(make_database: Callable[[], str], t
 def test_double_registration_is_refused_with_a_helpful_message(tmp_path: Path) -> None:
     app = Flask("twice", root_path=str(tmp_path))
     first = PgMig(app)
-    with pytest.raises(RuntimeError, match=r"already been registered on the Flask app 'twice'.*Call 'init_app' once"):
+    with pytest.raises(
+        RuntimeError, match=r"already been registered on the Flask app 'twice'.*Call 'init_app' once"
+    ):
         first.init_app(app)
     with pytest.raises(RuntimeError, match="already been registered"):
         PgMig(app)  # a second instance is refused as well
@@ -84,7 +87,10 @@ def test_directory_relative_to_root_path_and_constructor_override(database_url: 
     app = build_app(tmp_path, PGMIG_DATABASE_URL=database_url, PGMIG_DIRECTORY="db/migrations")
     assert app.extensions["pgmig"].directory() == tmp_path / "db" / "migrations"
     other = build_app(
-        tmp_path, PGMIG_DATABASE_URL=database_url, PGMIG_DIRECTORY="ignored", extension=PgMig(directory="mine")
+        tmp_path,
+        PGMIG_DATABASE_URL=database_url,
+        PGMIG_DIRECTORY="ignored",
+        extension=PgMig(directory="mine"),
     )
     assert other.extensions["pgmig"].directory() == tmp_path / "mine"
 
@@ -98,7 +104,7 @@ def test_directory_relative_to_root_path_and_constructor_override(database_url: 
         ("PGMIG_BINDS", ["analytics"], "PGMIG_BINDS is a list; make it a dict"),
     ],
 )
-def test_invalid_config_fails_init_app(tmp_path: Path, key: str, value: object, message: str) -> None:
+def test_invalid_config_fails_init_app(tmp_path: Path, key: str, value: Any, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         build_app(tmp_path, **{key: value})
     assert message in caught.value.message
