@@ -58,7 +58,12 @@ class ProgressDisplay:
     def migration_started(self, migration: str) -> None:
         """A migration starts: reset the timer and start ticking."""
         with self._lock:
-            self._migration, self._started, self._statement, self._backfill = migration, self.clock(), None, None
+            self._migration, self._started, self._statement, self._backfill = (
+                migration,
+                self.clock(),
+                None,
+                None,
+            )
             self._last_line = float("-inf")
         if self.use_ticker and self._thread is None:
             self._stop.clear()

@@ -111,7 +111,9 @@ def backfill(
     """
     batch_timeout_ms = _timeout_ms(statement_timeout)
     if batch_size < 1:
-        raise ConfigError(f"backfill() of '{table}' got batch_size={batch_size}; give 1 or more rows per batch.")
+        raise ConfigError(
+            f"backfill() of '{table}' got batch_size={batch_size}; give 1 or more rows per batch."
+        )
     if sleep < 0:
         raise ConfigError(f"backfill() of '{table}' got sleep={sleep}; give 0 or more seconds.")
     current = _SCOPE.get()
@@ -137,7 +139,11 @@ def backfill(
 def declared(section: Section, display: str, path: str | None = None) -> dict[int, BackfillSpec]:
     """The ``-- pgmig:backfill`` statements of a SQL section, by statement index (raises on a bad directive)."""
     return backfill_statements(
-        section.sql, section.line, transactional=section.options.transaction, path=path or display, display=display
+        section.sql,
+        section.line,
+        transactional=section.options.transaction,
+        path=path or display,
+        display=display,
     )
 
 

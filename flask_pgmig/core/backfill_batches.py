@@ -21,7 +21,11 @@ from .events import Events
 
 Connection = psycopg.Connection[Any]
 # A batch that lost a lock race is tried again: the writer it met holds its locks for one short transaction.
-RETRYABLE = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+RETRYABLE = (
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
 COUNT_TIMEOUT_MS = 10_000  # counting the rows to do is only for the ETA: give up rather than hold the run
 
 

@@ -129,7 +129,9 @@ class _Where:
         self.path, self.display, self.line = path, display, line
 
     def fail(self, text: str) -> NoReturn:
-        raise MigrationParseError(f"Line {self.line} of '{self.display}' {text}", path=self.path, line=self.line)
+        raise MigrationParseError(
+            f"Line {self.line} of '{self.display}' {text}", path=self.path, line=self.line
+        )
 
 
 def _check_word(word: str, where: _Where) -> None:
@@ -164,7 +166,9 @@ def _option_value(key: str, value: str, where: _Where) -> int | str:
     if key == "batch_size":
         if value.isdigit() and int(value) > 0:
             return int(value)
-        where.fail(f"sets batch_size to '{value}'. Use a whole number of rows above 0, like 'batch_size:5000'.")
+        where.fail(
+            f"sets batch_size to '{value}'. Use a whole number of rows above 0, like 'batch_size:5000'."
+        )
     if key in ("sleep", "statement_timeout"):
         ms = parse_duration_ms(value)
         if ms is None or (key == "statement_timeout" and ms == 0):

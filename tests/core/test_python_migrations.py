@@ -19,7 +19,9 @@ def test_python_up_and_down_round_trip(database_url: str, tmp_path: Path) -> Non
     migrator = Migrator.create(database_url, migrations)
     migrator.migrate(to="20260502000000")
     assert [r[0] for r in query(database_url, "SELECT body FROM notes ORDER BY id")] == ["first", "second"]
-    row = query(database_url, "SELECT kind, checksum, status FROM pgmig_history WHERE version = '20260502000000'")
+    row = query(
+        database_url, "SELECT kind, checksum, status FROM pgmig_history WHERE version = '20260502000000'"
+    )
     source = (migrations / "20260502000000_seed_notes.py").read_text(encoding="utf-8")
     assert row == [("py", checksum(source), "applied")]
 
@@ -34,7 +36,9 @@ def test_transactional_python_migration_shares_the_history_rows_transaction(
 ) -> None:
     Migrator.create(database_url, copy_scenario("python_basic", tmp_path)).migrate(to="20260502000000")
     marker = query(database_url, "SELECT xid FROM seed_marker")[0][0]
-    writer = query(database_url, "SELECT xmin::text FROM pgmig_history WHERE version = '20260502000000'")[0][0]
+    writer = query(database_url, "SELECT xmin::text FROM pgmig_history WHERE version = '20260502000000'")[0][
+        0
+    ]
     assert writer == marker  # the history row was written by the migration's own transaction
 
 
@@ -48,7 +52,9 @@ def test_failing_transactional_python_migration_leaves_nothing(database_url: str
     assert "half_done" not in tables(database_url)
     assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
     assert history_versions(database_url) == ["20260501000000"]
-    assert query(database_url, "SELECT count(*) FROM pgmig_history WHERE version = '20260502000000'") == [(0,)]
+    assert query(database_url, "SELECT count(*) FROM pgmig_history WHERE version = '20260502000000'") == [
+        (0,)
+    ]
 
 
 def test_transaction_false_commits_each_statement(database_url: str, tmp_path: Path) -> None:
@@ -70,7 +76,9 @@ def test_checksum_covers_the_whole_file(database_url: str, tmp_path: Path) -> No
     migrator.migrate()
     path = migrations / "20260502000000_seed_notes.py"
     # an edit in down() only, which never ran, still changes the migration's checksum
-    path.write_text(path.read_text(encoding="utf-8").replace("DROP TABLE seed_marker", "DROP TABLE x"), "utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("DROP TABLE seed_marker", "DROP TABLE x"), "utf-8"
+    )
     assert [m.state for m in migrator.status().migrations][1] == "modified"
     with pytest.raises(ChecksumMismatch):
         migrator.migrate()
@@ -85,7 +93,9 @@ def test_up_with_two_parameters_receives_the_app(database_url: str, tmp_path: Pa
     assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
 
 
-def test_python_migration_without_up_is_refused_before_anything_runs(database_url: str, tmp_path: Path) -> None:
+def test_python_migration_without_up_is_refused_before_anything_runs(
+    database_url: str, tmp_path: Path
+) -> None:
     migrations = copy_scenario("python_basic", tmp_path)
     (migrations / "20260504000000_broken.py").write_text("def upp(conn):\n    pass\n", "utf-8")
     with pytest.raises(MigrationParseError) as caught:
