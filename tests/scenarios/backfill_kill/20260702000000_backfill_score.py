@@ -1,0 +1,16 @@
+"""200k rows in batches of 1000; the reliability test kills the process half-way and runs it again."""
+
+from flask_pgmig import backfill
+
+transaction = False
+
+
+def up(conn):
+    backfill(
+        conn,
+        "events",
+        "score = length(kind) + id % 100, touched = touched + 1",
+        None,
+        batch_size=1000,
+        sleep=0.005,
+    )
