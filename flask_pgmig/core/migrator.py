@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql as pgsql
@@ -27,6 +27,10 @@ from .lock import lock_key, migration_lock
 from .plan import RollbackStep, Status
 from .runner import Runner, RunSettings, preflight
 from .sql import split_statements
+
+if TYPE_CHECKING:  # imported when used: they build on the Migrator
+    from .dry_run import DryRunExecution
+    from .verify import VerifyReport
 
 Connection = psycopg.Connection[Any]
 
@@ -185,6 +189,9 @@ class Migrator:
         except PgMigError as error:
             self._audit(conn, "migrate", "failed", [s.version for s in steps], {"error": error.message})
             raise
+        except KeyboardInterrupt:
+            self._audit(conn, "migrate", "interrupted", [s.version for s in steps], {"error": "Ctrl-C or SIGTERM"})
+            raise
         self._audit(conn, "migrate", "ok", [s.version for s in steps], {"atomic": atomic})
         return RunResult("migrate", steps=tuple(steps), planned=tuple(planned), status=status)
 
@@ -264,6 +271,9 @@ class Migrator:
         except PgMigError as error:
             self._audit(conn, "rollback", "failed", [s.version for s in done], {"error": error.message})
             raise
+        except KeyboardInterrupt:
+            self._audit(conn, "rollback", "interrupted", [s.version for s in done], {"error": "Ctrl-C or SIGTERM"})
+            raise
         self._audit(conn, "rollback", "ok", [s.version for s in done], {})
         return RunResult("rollback", steps=tuple(done), rollback_plan=tuple(plan), status=status)
 
@@ -283,6 +293,43 @@ class Migrator:
         """The newest runs (migrate, rollback, repair, baseline), newest first. Read-only."""
         with self.connect() as conn:
             return [recovery.AuditEntry(*row) for row in self.history.audit_log(conn, limit)]
+
+    # -- check and verify ------------------------------------------------------------------------------------
+    def verify(self, scratch_dsn: str, *, strict: bool = False) -> VerifyReport:
+        """Up, down and up again for every migration on the empty database ``scratch_dsn`` (core/verify.py)."""
+        from .verify import verify_directory
+
+        return verify_directory(scratch_dsn, self.settings, strict=strict, events=self.events)
+
+    def dry_run_execute(
+        self, *, to: str | None = None, allow_out_of_order: bool | None = None
+    ) -> DryRunExecution:
+        """``migrate --dry-run --execute``: run the plan in a transaction and roll it back (core/dry_run.py)."""
+        from .dry_run import execute
+
+        plan = self.migrate(to=to, dry_run=True, allow_out_of_order=allow_out_of_order)
+        with self.connect() as conn:
+            runner = self._runner(conn)
+            runner.events = Events()  # nothing is applied for real: no "applied" lines
+            return execute(conn, runner, self.history, plan.planned)
+
+    # -- adoption --------------------------------------------------------------------------------------------
+    def baseline(
+        self,
+        version: str | None = None,
+        *,
+        force: bool = False,
+        from_schema: bool = False,
+        pg_dump: str | None = None,
+    ) -> Any:
+        """Mark migrations up to ``version`` as applied without running them (see :mod:`.baseline`)."""
+        from . import baseline as adoption
+
+        if from_schema:
+            return adoption.baseline_from_schema(self, version=version, pg_dump=pg_dump, force=force)
+        if version is None:
+            raise ConfigError(f"Give the version to baseline to, e.g. '{self.settings.command} baseline VERSION'.")
+        return adoption.baseline(self, version, force=force)
 
     # -- shared ----------------------------------------------------------------------------------------------
     def _runner(self, conn: Connection) -> Runner:
