@@ -10,6 +10,7 @@ import click
 from ..core.migrator import RunResult
 from ..core.plan import MigrationState, Status
 from ..errors import ConfigError
+from .check_commands import execution_json, lint_before_migrate, print_execution
 from .common import emit_json, fail_unless, json_option, migrator, ms, source
 
 EXAMPLE_MIGRATION = """-- migrate:up
@@ -84,6 +85,9 @@ def status_command(check: bool, as_json: bool) -> None:
 @click.command("migrate")
 @click.option("--to", "to", metavar="VERSION", help="Apply pending migrations up to and including VERSION.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its SQL; change nothing.")
+@click.option(
+    "--execute", is_flag=True, help="With --dry-run: run the plan in one transaction, then roll it back."
+)
 @click.option("--atomic", is_flag=True, help="Apply all pending migrations in one transaction.")
 @click.option(
     "--allow-out-of-order",
@@ -96,13 +100,27 @@ def status_command(check: bool, as_json: bool) -> None:
 )
 @json_option
 def migrate_command(
-    to: str | None, dry_run: bool, atomic: bool, allow_out_of_order: bool | None, resume: bool, as_json: bool
-) -> None:
+    to: str | None, dry_run: bool, execute: bool, atomic: bool, allow_out_of_order: bool | None, resume: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Apply pending migrations, each in its own transaction with its history row."""
-    result = migrator(as_json).migrate(
+    if execute and not dry_run:
+        raise click.UsageError("--execute goes with --dry-run: 'migrate --dry-run --execute'.")
+    engine = migrator(as_json)
+    lint_before_migrate(lambda: [state.version for state in engine.status().pending])
+    result = engine.migrate(
         to=to, dry_run=dry_run, atomic=atomic, allow_out_of_order=allow_out_of_order or None, resume=resume
     )
-    report_run(result, as_json)
+    if not execute:
+        report_run(result, as_json)
+        return
+    execution = engine.dry_run_execute(to=to, allow_out_of_order=allow_out_of_order or None)
+    if as_json:
+        emit_json({**run_json(result), "execution": execution_json(execution)})
+    else:
+        print_plan(result)
+        print_execution(execution)
+    fail_unless(execution.ok)
 
 
 @click.command("rollback")
