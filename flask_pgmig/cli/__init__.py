@@ -17,7 +17,7 @@ from ..core.events import Events
 from ..core.fleet import Target, targets_from_file, tenant_schemas, tenant_targets
 from ..core.migrator import Migrator, Settings
 from ..errors import ConfigError
-from . import adopt_commands, core_commands, recovery_commands
+from . import adopt_commands, check_commands, core_commands, recovery_commands
 from .common import SOURCE_KEY, PgMigGroup, invoke_translating_errors
 from .fleet_options import add_fleet_options
 
@@ -36,7 +36,7 @@ def _alias(command: click.Command, name: str) -> click.Command:
 
 def all_commands() -> tuple[list[click.Command], dict[str, click.Command]]:
     """Every command and every alias, from each command module."""
-    modules = [core_commands, recovery_commands, adopt_commands]
+    modules = [core_commands, recovery_commands, check_commands, adopt_commands]
     commands = [command for module in modules for command in module.COMMANDS]
     for command in commands:
         if command.name in SCALE_OUT_COMMANDS:
