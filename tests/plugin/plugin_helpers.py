@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from flask_pgmig.testing import naming
 
@@ -39,6 +40,15 @@ def databases(url: str, prefix: str) -> set[str]:
         row[0]
         for row in query(url, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [prefix])
     }
+
+
+def drop_templates_with_prefix(url: str, prefix: str) -> None:
+    """Drop the template databases whose names start with ``prefix``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in sorted(databases(url, prefix)):
+            ident = sql.Identifier(name)
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
 class Project:
@@ -83,6 +93,7 @@ class Project:
         self.pytester.makeconftest(
             f"""
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 SEEN = {str(self.seen)!r}

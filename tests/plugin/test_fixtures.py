@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from plugin_helpers import Project, databases
+import pytest
+from plugin_helpers import Project, databases, drop_templates_with_prefix
 
 from flask_pgmig.testing import naming
 
@@ -44,3 +45,112 @@ def test_url_is_the_server(pgmig_database_url):
     assert first != second and first.startswith(naming.CLONE_PREFIX)
     assert project.leftovers() == set()
     assert databases(project.server_url, first) == set()
+
+
+def test_failing_and_erroring_tests_leave_no_database_behind(project: Project) -> None:
+    project.conftest(
+        """
+@pytest.fixture
+def broken_after_db(pgmig_db):
+    record(pgmig_db)
+    raise RuntimeError("fixture setup fails after the database was made")
+"""
+    )
+    project.pytester.makepyfile(
+        test_fail="""
+from conftest import record
+
+def test_assertion_fails(pgmig_db):
+    record(pgmig_db)
+    assert False, "the test fails"
+
+def test_raises(pgmig_conn, pgmig_db):
+    record(pgmig_db)
+    pgmig_conn.execute("SELECT 1/0")
+
+def test_setup_error(broken_after_db):
+    pass
+
+def test_migrator_fails(migrator):
+    record(migrator.url)
+    migrator.migrate_to("20260101000000")
+    assert False
+"""
+    )
+    result = project.run()
+    result.assert_outcomes(failed=3, errors=1)
+    assert len(project.seen_databases()) == 4
+    assert project.leftovers() == set()
+
+
+def test_plugin_does_nothing_when_its_fixtures_are_not_used(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment names an unreachable server: any connection attempt would show in the output.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.delenv("PGMIG_TEST_DATABASE_URL", raising=False)
+    project.pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "pgmig:" not in result.stdout.str()
+    assert project.templates() == set()
+
+
+def test_no_server_configured_fails_the_tests_that_need_one_with_one_sentence(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("PGMIG_TEST_DATABASE_URL", raising=False)
+    project.pytester.makepyfile(
+        test_needs="def test_needs(pgmig_db):\n    pass\n\ndef test_plain():\n    pass\n"
+    )
+    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*flask-pgmig: The pgmig pytest plugin has no PostgreSQL server*Pass --pgmig-database-url=*"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_server_from_environment_and_directory_option(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.migrations.rename(project.pytester.path / "db_migrations")
+    monkeypatch.setenv("PGMIG_TEST_DATABASE_URL", project.server_url)
+    project.pytester.makepyfile(
+        test_env="""
+def test_users(pgmig_conn):
+    assert pgmig_conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0
+"""
+    )
+    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider", "--pgmig-directory=db_migrations")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
+    key = naming.project_key(project.pytester.path / "db_migrations")
+    # The project fixture only drops the templates of the default directory.
+    drop_templates_with_prefix(project.server_url, naming.TEMPLATE_PREFIX + key + "_")
+
+
+def test_missing_migrations_directory_is_one_sentence(project: Project) -> None:
+    project.pytester.makepyfile(test_x="def test_x(pgmig_db):\n    pass\n")
+    result = project.run("--pgmig-directory=nowhere")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*found no migrations directory at '*nowhere'. Pass --pgmig-directory=PATH*"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_broken_migration_fails_every_test_with_its_message_and_builds_once(project: Project) -> None:
+    (project.migrations / "20260104000000_broken.sql").write_text(
+        "-- migrate:up\nCREATE TABLE ok (id int);\nALTER TABLE nope ADD COLUMN x int;\n-- migrate:down\n"
+    )
+    project.pytester.makepyfile(
+        test_x="def test_one(pgmig_db):\n    pass\n\ndef test_two(pgmig_db):\n    pass\n"
+    )
+    result = project.run()
+    result.assert_outcomes(errors=2)
+    output = result.stdout.str()
+    assert output.count("20260104000000_broken") >= 2 and "nope" in output
+    assert "Traceback" not in output
+    assert project.templates() == set()  # the half-built template was dropped
