@@ -3,6 +3,8 @@ out-of-order and missing files, --atomic, privileges and read-only databases (is
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -252,3 +254,39 @@ def test_statement_timeout_per_file_and_global(database_url: str, tmp_path: Path
     with pytest.raises(MigrationFailed, match="PGMIG_STATEMENT_TIMEOUT"):
         make(database_url, directory, statement_timeout_ms=100).migrate()
     assert make(database_url, directory).migrate().steps  # unset by default: no limit
+
+
+def test_deadlock_victim_gets_a_clear_message_and_nothing_stays(database_url: str, tmp_path: Path) -> None:
+    query(database_url, "CREATE TABLE ledger_a (id int PRIMARY KEY, n int); INSERT INTO ledger_a VALUES (1, 0);"
+          "CREATE TABLE ledger_b (id int PRIMARY KEY, n int); INSERT INTO ledger_b VALUES (1, 0)")  # fmt: skip
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "20260901000000_touch_ledgers.sql").write_text(
+        "-- migrate:up\nUPDATE ledger_a SET n = n + 1 WHERE id = 1;\nUPDATE ledger_b SET n = n + 1 WHERE id = 1;\n"
+    )
+    other = psycopg.connect(database_url)
+    other.execute("UPDATE ledger_b SET n = n + 10 WHERE id = 1")
+
+    def close_the_cycle() -> None:
+        # once the migration waits for ledger_b, take ledger_a: the migration waited first, so it is the victim
+        for _ in range(400):
+            waiting = query(database_url, "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgmig%%' "
+                            "AND wait_event_type = 'Lock'")  # fmt: skip
+            if waiting:
+                break
+            time.sleep(0.025)
+        other.execute("UPDATE ledger_a SET n = n + 10 WHERE id = 1")
+
+    closer = threading.Thread(target=close_the_cycle)
+    closer.start()
+    try:
+        with pytest.raises(MigrationFailed) as caught:
+            make(database_url, directory, lock_timeout_ms=None).migrate()
+    finally:
+        closer.join()
+        other.rollback()
+        other.close()
+    assert caught.value.sqlstate == "40P01"
+    assert "victim of a deadlock" in str(caught.value) and "run migrate again" in str(caught.value)
+    assert query(database_url, "SELECT a.n, b.n FROM ledger_a a, ledger_b b") == [(0, 0)]
+    assert history_versions(database_url) == []

@@ -1,0 +1,91 @@
+"""``repair``, ``history`` and what ``status`` says about problems, through the standalone command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from helpers import copy_scenario, query
+from test_standalone import pgmig
+
+
+def test_failed_migration_status_repair_then_migrate(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("nontx_fails", tmp_path)
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+
+    failed = pgmig(*base, "migrate")
+    assert failed.returncode == 1 and failed.stderr.startswith(
+        "Error: Migration '20260502000000' failed at line 4"
+    )
+    assert "Traceback" not in failed.stderr
+
+    status = pgmig(*base, "status")
+    assert status.returncode == 0
+    assert "failed    20260502000000_index_orders" in status.stdout
+    assert "(failed: 2 of 4 statements done;" in status.stdout
+
+    blocked = pgmig(*base, "migrate")
+    assert blocked.returncode == 1 and "pgmig repair --mark-applied 20260502000000" in blocked.stderr
+
+    usage = pgmig(*base, "repair")
+    assert usage.returncode == 2 and "exactly one of --mark-applied" in usage.stderr
+
+    repaired = pgmig(*base, "repair", "--mark-rolled-back", "20260502000000", "--json")
+    assert repaired.returncode == 0, repaired.stderr
+    document = json.loads(repaired.stdout)
+    assert document["action"] == "mark-rolled-back" and document["previous_state"] == "failed"
+
+    path = migrations / "20260502000000_index_orders.sql"
+    path.write_text(path.read_text().replace("DEFAULT no_such_function()", "DEFAULT 'n/a'").replace(
+        "CREATE INDEX CONCURRENTLY orders", "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders"))  # fmt: skip
+    migrated = pgmig(*base, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert pgmig(*base, "status", "--check").returncode == 0
+
+    history = pgmig(*base, "history")
+    lines = history.stdout.splitlines()
+    assert history.returncode == 0 and len(lines) >= 3
+    assert " migrate   ok " in lines[0] and " repair    ok " in lines[1]
+    entries = json.loads(pgmig(*base, "history", "--json", "--limit", "2").stdout)["entries"]
+    assert [e["action"] for e in entries] == ["migrate", "repair"]
+
+
+def test_accept_checksum_and_status_explain_the_edit(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    assert pgmig(*base, "migrate").returncode == 0
+    path = migrations / "20260115093000_create_users.sql"
+    path.write_text(path.read_text().replace("-- migrate:up\n", "-- migrate:up\n-- a comment added later\n"))
+
+    status = pgmig(*base, "status", "--check")
+    assert status.returncode == 1
+    assert (
+        "modified  20260115093000_create_users" in status.stdout
+        and "only whitespace or comments" in status.stdout
+    )
+    document = json.loads(pgmig(*base, "status", "--json").stdout)
+    assert document["migrations"][0]["change"] == "cosmetic"
+
+    accepted = pgmig(*base, "repair", "--accept-checksum", "20260115093000")
+    assert accepted.returncode == 0 and "a cosmetic edit" in accepted.stdout
+    assert pgmig(*base, "status", "--check").returncode == 0
+    stored = query(database_url, "SELECT up_sql FROM pgmig_history WHERE version = '20260115093000'")[0][0]
+    assert "a comment added later" in stored  # the accepted source is what rollback and resume compare with
+
+
+def test_status_check_fails_on_an_invalid_index(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    assert pgmig(*base, "migrate").returncode == 0
+    query(database_url, "INSERT INTO users (email) VALUES ('a@x'), ('a@x')")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        query(database_url, "CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)")
+    status = pgmig(*base, "status", "--check")
+    assert status.returncode == 1
+    assert "INVALID index public.users_email_key on users" in status.stdout
+    document = json.loads(pgmig(*base, "status", "--json").stdout)
+    assert document["invalid_indexes"] == [
+        {"schema": "public", "name": "users_email_key", "table": "users", "version": None}
+    ]
