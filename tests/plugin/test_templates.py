@@ -1,0 +1,143 @@
+"""Templates across runs and sessions: reuse, rebuild on change, xdist workers, killed sessions, busy templates."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from plugin_helpers import Project, databases, query
+from psycopg import sql
+
+from flask_pgmig.core.migrator import Settings
+from flask_pgmig.testing import TemplateDatabases, naming
+
+AUDIT_COUNT = """
+from conftest import record
+
+def test_template_built_once(pgmig_db, pgmig_conn):
+    record(pgmig_db)
+    # Every clone carries the template's audit log: one migrate run means one build.
+    runs = pgmig_conn.execute("SELECT count(*) FROM pgmig_history_audit WHERE action = 'migrate'").fetchone()[0]
+    assert runs == 1
+"""
+
+
+def template_oid(url: str, name: str) -> int:
+    rows = query(url, "SELECT oid FROM pg_database WHERE datname = %s AND datistemplate", [name])
+    assert len(rows) == 1
+    return int(rows[0][0])
+
+
+def test_template_is_reused_across_runs_and_rebuilt_when_a_file_changes(project: Project) -> None:
+    project.conftest()
+    project.pytester.makepyfile(test_a=AUDIT_COUNT)
+    first = project.run()
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
+    (template,) = project.templates()
+    oid = template_oid(project.server_url, template)
+
+    second = project.run()
+    second.assert_outcomes(passed=1)
+    second.stdout.fnmatch_lines(
+        [
+            f"pgmig: PostgreSQL * template {template} (ready) for *",
+            f"pgmig: template {template} reused from an earlier run; builds this run: 0",
+        ]
+    )
+    assert template_oid(project.server_url, template) == oid
+
+    # A changed file (even only its down section) means another template; the stale one is dropped.
+    path = project.migrations / "20260103000000_posts.sql"
+    path.write_text(path.read_text().replace("DROP TABLE posts;", "DROP TABLE IF EXISTS posts;"))
+    third = project.run()
+    third.assert_outcomes(passed=1)
+    third.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
+    (rebuilt,) = project.templates()
+    assert rebuilt != template
+    assert project.leftovers() == set()
+
+
+def test_two_xdist_workers_build_the_template_once_and_leave_nothing(project: Project) -> None:
+    project.conftest()
+    tests = "".join(AUDIT_COUNT.replace("test_template_built_once", f"test_{n}") for n in range(6))
+    project.pytester.makepyfile(test_many=tests)
+    result = project.run("-n", "2", subprocess=True)
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(
+        [
+            "pgmig: template * built in * ms (3 migrations); builds this run: 1",
+            "pgmig: test databases created: 6",
+        ]
+    )
+    seen = project.seen_databases()
+    assert len(seen) == len(set(seen)) == 6  # no two tests shared (or clashed on) a name
+    assert len({name.rsplit("_", 1)[0] for name in seen}) == 2  # two sessions: the two workers
+    assert len(project.templates()) == 1
+    assert project.leftovers() == set()
+
+
+def test_a_killed_session_leaves_databases_that_the_next_session_drops(project: Project) -> None:
+    project.conftest()
+    project.pytester.makepyfile(
+        test_kill="""
+import os
+from conftest import record
+
+def test_killed(pgmig_db):
+    record(pgmig_db)
+    os._exit(3)  # as if the run were killed: no teardown at all
+"""
+    )
+    killed = project.run(subprocess=True)
+    assert killed.ret == 3
+    (orphan,) = project.seen_databases()
+    assert databases(project.server_url, orphan) == {orphan}
+
+    project.pytester.makepyfile(test_kill="def test_ok(pgmig_db):\n    pass\n")
+    project.run().assert_outcomes(passed=1)
+    assert databases(project.server_url, orphan) == set()
+
+
+@pytest.fixture
+def templates(project: Project, pg_server_url: str) -> TemplateDatabases:
+    made = TemplateDatabases(pg_server_url, Settings(directory=project.migrations))
+    yield made
+    made.close()
+
+
+def test_clone_ends_a_stale_connection_of_its_own_session_to_the_template(
+    templates: TemplateDatabases, pg_server_url: str
+) -> None:
+    name = templates.prepare().name
+    url = templates.url(name)
+    ident = sql.Identifier(name)
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident))
+        stale = psycopg.connect(url, autocommit=True, application_name=templates.build_name)
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident))
+    try:
+        clone = templates.clone()  # PostgreSQL refuses while `stale` is connected; the retry ends it
+        assert query(clone, "SELECT count(*) FROM users") == [(0,)]
+        assert stale.broken or _is_dead(stale)
+    finally:
+        stale.close()
+
+
+def _is_dead(conn: psycopg.Connection[object]) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
+
+
+def test_names_carry_the_project_and_a_fingerprint(project: Project) -> None:
+    settings = Settings(directory=project.migrations)
+    name = naming.template_name(
+        naming.project_key(project.migrations), naming.fingerprint(project.migrations, settings)
+    )
+    assert name.startswith(project.template_prefix) and len(name) < 63
+    (project.migrations / "README.md").write_text("not a migration")
+    assert naming.fingerprint(project.migrations, settings) == name.rsplit("_", 1)[1]
+    (project.migrations / "20260105000000_more.sql").write_text("-- migrate:up\nSELECT 1;\n")
+    assert naming.fingerprint(project.migrations, settings) != name.rsplit("_", 1)[1]
