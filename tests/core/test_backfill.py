@@ -11,7 +11,9 @@ from helpers import copy_scenario, query
 
 from flask_pgmig import backfill
 from flask_pgmig.core.events import Events
+from flask_pgmig.core.files import discover
 from flask_pgmig.core.migrator import Migrator
+from flask_pgmig.core.runner import preflight
 from flask_pgmig.errors import ConfigError, FailedMigration, MigrationFailed, MigrationParseError
 
 ROWS = 5000  # rows of the scenarios' items table; every tenth has label 'ten%'
@@ -207,16 +209,22 @@ def test_a_batch_over_its_statement_timeout_fails_with_the_fix(database_url: str
         ),
     ],
 )
-def test_bad_directives_are_refused_before_anything_runs(
-    database_url: str, tmp_path: Path, section: str, expected: str
-) -> None:
+def test_bad_directives_fail_the_preflight(tmp_path: Path, section: str, expected: str) -> None:
+    (tmp_path / "20260603000000_bad.sql").write_text(section, "utf-8")
+    with pytest.raises(MigrationParseError) as caught:
+        preflight(discover(tmp_path)[0])
+    assert expected in caught.value.message and "'20260603000000_bad.sql'" in caught.value.message
+    assert caught.value.line == section.count("\n", 0, section.rindex("-- pgmig:")) + 1
+
+
+def test_a_bad_directive_stops_migrate_before_anything_runs(database_url: str, tmp_path: Path) -> None:
     migrations = copy_scenario("backfill_python", tmp_path)
     (migrations / "20260602000000_backfill_price.py").unlink()
-    (migrations / "20260603000000_bad.sql").write_text(section, "utf-8")
-    with pytest.raises(MigrationParseError) as caught:
+    (migrations / "20260603000000_bad.sql").write_text(
+        "-- migrate:up\n-- pgmig:backfill\nUPDATE items SET touched = 1;\n", "utf-8"
+    )
+    with pytest.raises(MigrationParseError, match=r"Line 2 of '20260603000000_bad\.sql' declares a backfill"):
         Migrator.create(database_url, migrations).migrate()
-    assert expected in caught.value.message and "'20260603000000_bad.sql'" in caught.value.message
-    assert caught.value.line in (2, 4)
     assert "items" not in {r[0] for r in query(database_url, "SELECT tablename FROM pg_tables")}
 
 
