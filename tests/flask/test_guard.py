@@ -1,0 +1,154 @@
+"""The startup guard (PGMIG_GUARD): refuse or warn at app creation, read-only, skipped for ``flask db``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import AppFactory, with_driver, with_port, write_migration
+from helpers import copy_scenario, history_versions, query, tables
+
+from flask_pgmig.core.lock import lock_key
+from flask_pgmig.errors import ConnectionFailed, PendingMigrationsError
+
+FLASK = Path(sys.executable).with_name("flask")
+
+
+def every_kind_of_problem(database_url: str, directory: Path) -> None:
+    """A database with one modified, one missing, one failed and one pending migration."""
+    write_migration(directory, "20260101000000", "create_a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    write_migration(directory, "20260102000000", "create_b", "CREATE TABLE b (id int);", "DROP TABLE b;")
+    failing = write_migration(directory, "20260103000000", "fails", "CREATE TABLE c (id int);\nSELECT 1/0;")
+    failing.write_text(failing.read_text().replace("-- migrate:up", "-- migrate:up transaction:false"))
+    write_migration(directory, "20260104000000", "create_d", "CREATE TABLE d (id int);")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask_pgmig.cli", "--database-url", database_url, "--directory", str(directory),
+         "migrate"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "division by zero" in result.stderr, result.stderr
+    (directory / "20260101000000_create_a.sql").write_text("-- migrate:up\nCREATE TABLE a (id bigint);\n")
+    (directory / "20260102000000_create_b.sql").unlink()
+
+
+def test_error_lists_every_problem_and_the_fix(
+    make_app: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    every_kind_of_problem(database_url, tmp_path / "migrations")
+    with pytest.raises(PendingMigrationsError) as caught:
+        make_app(scenario=None, PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error")
+    error = caught.value
+    assert error.problems == [
+        "pending: 20260104000000_create_d",
+        "modified: 20260101000000_create_a",
+        "missing: 20260102000000_create_b",
+        "failed: 20260103000000_fails",
+    ]
+    assert error.message.startswith(f"The database '{database_url}' is not up to date with its migrations: ")
+    assert "1 pending ('20260104000000_create_d')" in error.message
+    assert "'flask db migrate --resume' or 'flask db repair --mark-applied 20260103000000'" in error.message
+    assert "'flask db repair --accept-checksum 20260101000000'" in error.message
+    assert error.message.endswith("run 'flask db migrate' ('flask db status' shows the details).")
+
+
+def test_warn_logs_through_app_logger_and_boots(
+    make_app: AppFactory, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="warn")
+    records = [r for r in caplog.records if r.name == app.logger.name]
+    assert len(records) == 1 and records[0].levelno == logging.WARNING
+    assert "3 pending ('20260115093000_create_users'" in records[0].getMessage()
+    assert "run 'flask db migrate'" in records[0].getMessage()
+
+
+def test_up_to_date_boots_silently(
+    make_app: AppFactory, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(PGMIG_DATABASE_URL=database_url)
+    assert app.test_cli_runner().invoke(args=["db", "migrate"]).exit_code == 0
+    with caplog.at_level(logging.WARNING):
+        make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error")
+        make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="warn")
+    assert caplog.records == []
+
+
+def test_guard_is_read_only(make_app: AppFactory, database_url: str) -> None:
+    with pytest.raises(PendingMigrationsError):
+        make_app(sqlalchemy_url=with_driver(database_url, "psycopg"), PGMIG_GUARD="error")
+    assert tables(database_url) == set()  # no history table, no audit table, nothing
+    assert query(database_url, "SELECT count(*) FROM pg_namespace WHERE nspname NOT LIKE 'pg_%'") == [(2,)]
+
+
+def test_guard_takes_no_lock(make_app: AppFactory, database_url: str) -> None:
+    app = make_app(PGMIG_DATABASE_URL=database_url, PGMIG_LOCK_WAIT="0s")
+    assert app.test_cli_runner().invoke(args=["db", "migrate"]).exit_code == 0
+    dbname = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [lock_key(dbname, "public", "pgmig_history")])
+        # The lock is the one migrate and rollback take: a rollback cannot get it ...
+        locked_out = app.test_cli_runner().invoke(args=["db", "rollback"])
+        assert locked_out.exit_code == 1 and "lock" in locked_out.output.lower(), locked_out.output
+        # ... while the guard boots the app with it held, under "error".
+        make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error", PGMIG_LOCK_WAIT="0s")
+    assert history_versions(database_url)[-1] == "20260117120000"
+
+
+def test_unreachable_database(
+    make_app: AppFactory, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = with_port(database_url, 1)
+    with pytest.raises(ConnectionFailed) as caught:
+        make_app(PGMIG_DATABASE_URL=nowhere, PGMIG_GUARD="error")
+    assert caught.value.message.startswith(f"Could not connect to PostgreSQL at '{nowhere}'")
+    assert caught.value.message.endswith(
+        "The startup guard (PGMIG_GUARD = 'error') could not check the migrations; set PGMIG_GUARD = 'warn' "
+        "to boot without the check."
+    )
+    with caplog.at_level(logging.WARNING):
+        app = make_app(PGMIG_DATABASE_URL=nowhere, PGMIG_GUARD="warn")
+    assert any("Could not connect to PostgreSQL" in r.getMessage() for r in caplog.records)
+    assert app.extensions["pgmig"].guard == "warn"
+
+
+APP_MODULE = """
+    import os
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+    from flask_pgmig import PgMig
+
+    db = SQLAlchemy()
+    pgmig = PgMig()
+
+    def create_app():
+        app = Flask(__name__)
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["GUARDED_DB"]
+        app.config["PGMIG_GUARD"] = "error"
+        db.init_app(app)
+        pgmig.init_app(app, db)
+        return app
+"""
+
+
+def test_flask_db_commands_skip_the_guard(database_url: str, tmp_path: Path) -> None:
+    """The real ``flask`` command: other commands refuse to load the app; ``flask db migrate`` fixes it."""
+    (tmp_path / "guarded_app.py").write_text(textwrap.dedent(APP_MODULE))
+    copy_scenario("basic", tmp_path)
+    env = {**os.environ, "GUARDED_DB": with_driver(database_url, "psycopg"), "PYTHONPATH": str(tmp_path)}
+
+    def flask(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(FLASK), "--app", "guarded_app:create_app", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+
+    refused = flask("routes")
+    assert refused.returncode != 0
+    assert "PendingMigrationsError" in refused.stderr and "run 'flask db migrate'" in refused.stderr
+    migrated = flask("db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert history_versions(database_url)[-1] == "20260117120000"
+    assert "/static/<path:filename>" in flask("routes").stdout  # the guard lets the app load now
