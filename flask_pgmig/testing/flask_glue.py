@@ -50,6 +50,7 @@ def point_app_at(app: Flask, url: str, *, directory: Path | None = None) -> Call
                     "SQLALCHEMY_BINDS, or fix PGMIG_BIND."
                 )
             undo.append(repoint_engine(engines[bind], url))
+        undo.append(lambda: _end_session(app, db))
     if state is not None:
         previous = state.database_url
         state.database_url = url
@@ -60,6 +61,18 @@ def point_app_at(app: Flask, url: str, *, directory: Path | None = None) -> Call
             step()
 
     return restore
+
+
+def _end_session(app: Flask, db: Any) -> None:
+    """End the test's Flask-SQLAlchemy session before its database is dropped.
+
+    pytest-flask pops its request context (which ends the session with a ROLLBACK) only after the per-test
+    database is gone; a session still holding a connection would then fail on the dropped connection.
+    """
+    from flask import current_app, has_app_context
+
+    if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        db.session.remove()
 
 
 def app_settings(app: Flask, default: Settings) -> Settings:
