@@ -68,7 +68,30 @@ class MigrationCheck:
 
 
 def check(state: PgMigState) -> MigrationCheck:
-    """Compare the database with the migrations of ``state``; errors become a failed check, never an exception."""
+    """Compare the database, and every bind of PGMIG_BINDS, with their migrations; never raises.
+
+    A problem of a bind is named ``<bind>:<migration>``; errors become a failed check, logged through app.logger.
+    """
+    from .binds import configured_binds
+
+    results = [_check_one(state)]
+    for key in configured_binds(state.config):
+        if key != state.bind:
+            try:
+                bind_state = state.for_bind(key)
+            except PgMigError as error:
+                results.append(_failed(state, error))
+                continue
+            results.append(_check_one(bind_state, prefix=f"{key}:"))
+    if len(results) == 1:
+        return results[0]
+    counts = {name: sum(r.counts.get(name, 0) for r in results) for name in _STATES}
+    problems = tuple(problem for r in results for problem in r.problems)
+    first_error = next((r.error for r in results if r.error), None)
+    return MigrationCheck(all(r.ok for r in results), counts, problems, first_error)
+
+
+def _check_one(state: PgMigState, prefix: str = "") -> MigrationCheck:
     from .guard import read_status
 
     try:
@@ -80,11 +103,15 @@ def check(state: PgMigState) -> MigrationCheck:
             state.refresh()  # the secret may have been rotated since it was read: read it once more
             status = read_status(state.dsn(), state.settings)
     except PgMigError as error:
-        state.app.logger.warning("flask-pgmig readiness check failed: %s", redact(error.message))
-        return MigrationCheck(False, error=type(error).__name__)
+        return _failed(state, error)
     counts = {name: len(status.having(name)) for name in _STATES}
-    problems = tuple((m.state, m.id) for m in status.problems)
+    problems = tuple((m.state, f"{prefix}{m.id}") for m in status.problems)
     return MigrationCheck(not problems, counts, problems)
+
+
+def _failed(state: PgMigState, error: PgMigError) -> MigrationCheck:
+    state.app.logger.warning("flask-pgmig readiness check failed: %s", redact(error.message))
+    return MigrationCheck(False, error=type(error).__name__)
 
 
 def blueprint(path: str) -> Blueprint:
