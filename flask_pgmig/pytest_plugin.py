@@ -50,7 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--pgmig-directory", help="Migrations directory (default: <rootdir>/migrations).")
     parser.addini("pgmig_database_url", "PostgreSQL server for the pgmig test databases.")
-    parser.addini("pgmig_directory", "Migrations directory for the pgmig test databases (relative: to rootdir).")
+    parser.addini(
+        "pgmig_directory", "Migrations directory for the pgmig test databases (relative: to rootdir)."
+    )
 
 
 def _explicit(config: pytest.Config) -> bool:
@@ -243,4 +245,3 @@ def pgmig_app(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> It
         restore()
         if own:
             templates.drop(url)
-

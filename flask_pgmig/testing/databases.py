@@ -76,8 +76,10 @@ class TemplateDatabases:
         self.lock_wait = lock_wait
         self.session = secrets.token_hex(6)
         self.project = naming.project_key(settings.directory)
-        self.template_name = naming.template_name(self.project, naming.fingerprint(settings.directory, settings))
-        #: application_name of the connections that build the template (see :meth:`_clone_retrying`).
+        self.template_name = naming.template_name(
+            self.project, naming.fingerprint(settings.directory, settings)
+        )
+        #: application_name of the connections that build the template (see :meth:`_create`).
         self.build_name = f"{naming.APPLICATION_PREFIX}-build {self.session}"
         self.info: TemplateInfo | None = None
         self._conn: Connection | None = None
@@ -99,9 +101,11 @@ class TemplateDatabases:
 
     def template_state(self) -> str:
         """``"ready"`` when a complete template exists on the server, else says it will be built (no lock)."""
-        row = self.connection().execute(
-            "SELECT datistemplate FROM pg_database WHERE datname = %s", [self.template_name]
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute("SELECT datistemplate FROM pg_database WHERE datname = %s", [self.template_name])
+            .fetchone()
+        )
         return "ready" if row is not None and row[0] else "built on first use"
 
     # -- the template ------------------------------------------------------------------------------------------
@@ -120,11 +124,15 @@ class TemplateDatabases:
             "SELECT datistemplate FROM pg_database WHERE datname = %s", [self.template_name]
         ).fetchone()
         if row is not None and row[0]:
-            return TemplateInfo(self.template_name, False, None, naming.migration_count(self.settings.directory))
+            return TemplateInfo(
+                self.template_name, False, None, naming.migration_count(self.settings.directory)
+            )
         if row is not None:
             drop_template(conn, self.template_name)  # a build that died before it was marked complete
         started = time.perf_counter()
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.template_name)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.template_name))
+        )
         try:
             # The build's connections carry this session's name, so that a stale one can be told from others'.
             kwargs = {**self.settings.connect_kwargs, "application_name": self.build_name}
@@ -157,7 +165,9 @@ class TemplateDatabases:
 
     def _create(self, template: str) -> str:
         name = naming.clone_name(self.session, next(self._numbers))
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
         for attempt in range(1, CLONE_ATTEMPTS + 1):
             try:
                 self.connection().execute(query)
@@ -172,18 +182,26 @@ class TemplateDatabases:
         return self.url(name)
 
     def _terminate_own(self, template: str) -> int:
-        rows = self.connection().execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-            [template, self.build_name],
-        ).fetchall()
+        rows = (
+            self.connection()
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                [template, self.build_name],
+            )
+            .fetchall()
+        )
         return len(rows)
 
     def _in_use(self, template: str) -> ConfigError:
-        rows = self.connection().execute(
-            "SELECT pid, coalesce(application_name, ''), coalesce(usename, '') FROM pg_stat_activity "
-            "WHERE datname = %s",
-            [template],
-        ).fetchall()
+        rows = (
+            self.connection()
+            .execute(
+                "SELECT pid, coalesce(application_name, ''), coalesce(usename, '') FROM pg_stat_activity "
+                "WHERE datname = %s",
+                [template],
+            )
+            .fetchall()
+        )
         who = "; ".join(f"pid {pid}, application_name '{app}', user '{user}'" for pid, app, user in rows)
         return ConfigError(
             f"PostgreSQL cannot clone the test template '{template}' because other sessions are connected to it "
@@ -194,7 +212,9 @@ class TemplateDatabases:
     def drop(self, url: str) -> None:
         """Drop a database this object created, disconnecting whoever is still connected to it."""
         name = naming.dbname_of(url)
-        self.connection().execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self.connection().execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         if name in self._created:
             self._created.remove(name)
 

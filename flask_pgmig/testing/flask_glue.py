@@ -104,7 +104,9 @@ def repoint_engine(engine: Any, url: str) -> Callable[[], None]:
     old_cargs, old_cparams = engine.dialect.create_connect_args(old_url)
     new_cargs, new_cparams = engine.dialect.create_connect_args(new_url)
 
-    def connect_to_test_database(dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    def connect_to_test_database(
+        dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
         # Only what the URL contributed is replaced: connect_args and other listeners' additions stay.
         for key in old_cparams:
             cparams.pop(key, None)

@@ -39,7 +39,9 @@ def round_trip(tester: MigrationTester, *, strict: bool = False) -> VerifyReport
         return report
     problems = list(report.differences)
     if strict:
-        problems += [f"{ident}: has no '-- migrate:down' section (irreversible)" for ident in report.irreversible]
+        problems += [
+            f"{ident}: has no '-- migrate:down' section (irreversible)" for ident in report.irreversible
+        ]
     listing = "\n".join(f"  - {problem}" for problem in problems)
     raise RoundTripError(
         f"{len(problems)} problem(s) in the up -> down -> up round trip of the migrations in "
