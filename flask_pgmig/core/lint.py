@@ -19,8 +19,9 @@ from pathlib import Path
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
-from ..errors import MigrationFileError
+from ..errors import MigrationFileError, MigrationParseError
 from . import lint_checks, sql
+from .backfill_directive import backfill_statements
 from .files import (
     FILE_NAME,
     MigrationFile,
@@ -49,7 +50,7 @@ _ADDS = (lint_checks.AT.AT_AddColumn, lint_checks.AT.AT_AddConstraint, lint_chec
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: ``rule`` is a lint rule id, or 'file', 'syntax', 'transaction' or 'suppression'."""
+    """One problem: ``rule`` is a lint rule id, or 'file', 'syntax', 'transaction', 'backfill', 'suppression'."""
 
     rule: str
     severity: str  # "error" or "warning"
@@ -196,6 +197,12 @@ class FileChecker:
         return False
 
     def _transactions(self, direction: str, section: Section) -> None:
+        if "pgmig:backfill" in section.sql:  # the directive's own checks, as migrate would run them
+            try:
+                backfill_statements(section.sql, section.line, transactional=section.options.transaction,
+                                    path=str(self.migration.path), display=self.name)  # fmt: skip
+            except MigrationParseError as error:
+                self._add(Finding("backfill", "error", self.name, error.line, None, error.message))
         if not section.options.transaction:
             return
         for statement in sql.split_statements(section.sql):
@@ -297,7 +304,7 @@ def _creates(node: ast.Node) -> bool:
         return True
     if isinstance(node, ast.AlterTableStmt):
         return any(isinstance(c, ast.AlterTableCmd) and c.subtype in _ADDS for c in node.cmds or ())
-    return isinstance(node, ast.AlterEnumStmt) and node.oldVal is None
+    return False  # ALTER TYPE ... ADD VALUE is not counted: PostgreSQL has no way to drop an enum label
 
 
 def _line_end(text: str, index: int) -> int:

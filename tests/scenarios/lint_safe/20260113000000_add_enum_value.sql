@@ -1,0 +1,4 @@
+-- migrate:up
+ALTER TYPE order_status ADD VALUE 'shipped';
+
+-- migrate:down

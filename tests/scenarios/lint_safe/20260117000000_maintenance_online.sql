@@ -1,0 +1,8 @@
+-- migrate:up transaction:false
+REFRESH MATERIALIZED VIEW CONCURRENTLY order_totals;
+REINDEX TABLE CONCURRENTLY orders;
+VACUUM (ANALYZE) users;
+ALTER TABLE events DETACH PARTITION events_2025 CONCURRENTLY;
+ANALYZE orders;
+
+-- migrate:down

@@ -1,0 +1,2 @@
+-- migrate:up
+UPDATE users SET plan = 'pro' WHERE plan = 'premium';

@@ -1,0 +1,4 @@
+-- migrate:up
+CLUSTER orders USING orders_pkey;
+
+-- migrate:down

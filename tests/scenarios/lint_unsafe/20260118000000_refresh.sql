@@ -1,0 +1,4 @@
+-- migrate:up
+REFRESH MATERIALIZED VIEW order_totals;
+
+-- migrate:down

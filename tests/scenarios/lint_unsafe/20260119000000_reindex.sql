@@ -1,0 +1,4 @@
+-- migrate:up
+REINDEX TABLE orders;
+
+-- migrate:down

@@ -1,0 +1,2 @@
+-- migrate:up
+CREATE TABLE tags (id integer PRIMARY KEY, name text);
