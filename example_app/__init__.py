@@ -37,9 +37,11 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The app factory. ``config`` overrides the defaults (tests pass ``SQLALCHEMY_DATABASE_URI``)."""
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    """The app factory. ``config`` overrides the defaults (tests pass ``SQLALCHEMY_DATABASE_URI``);
+    ``instance_path`` moves the instance folder, and with it the embedded server's data (tests use a temporary one).
+    """
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.update(
         # Refuse to serve requests against a database that is behind the code: a deploy that forgot
         # 'flask db migrate' fails at start-up instead of on the first request that touches a new column.
