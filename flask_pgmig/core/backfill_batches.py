@@ -106,17 +106,25 @@ def run(job: Job, context: Context, progress: Progress, sleep: float) -> Backfil
     total = None if remaining is None else progress.rows_done + remaining
     context.events.backfill_started(version, job.label, progress.rows_done, total)
     rows_this_run = batches = 0
-    while True:
-        rows = _batch_with_retries(job, context, progress)
-        if rows is None:
-            break
-        rows_this_run += rows
-        batches += 1
-        elapsed = time.perf_counter() - started
-        rate = rows_this_run / elapsed if elapsed > 0 else 0.0
-        context.events.batch_done(version, job.label, progress.rows_done, total, rate)
-        if sleep > 0:
-            time.sleep(sleep)
+    try:
+        while True:
+            rows = _batch_with_retries(job, context, progress)
+            if rows is None:
+                break
+            rows_this_run += rows
+            batches += 1
+            elapsed = time.perf_counter() - started
+            rate = rows_this_run / elapsed if elapsed > 0 else 0.0
+            context.events.batch_done(version, job.label, progress.rows_done, total, rate)
+            if sleep > 0:
+                time.sleep(sleep)
+    except KeyboardInterrupt:
+        # the batch in flight (if any) rolled back with its progress: nothing is lost or done twice
+        where = "run the migration again to resume" if context.version else "nothing of it was recorded"
+        context.events.notice(
+            f"backfill '{job.label}' stopped after {progress.rows_done} rows (key {progress.last_key}); {where}"
+        )
+        raise
     result = _result(job, progress, rows_this_run, batches, started, already_done=False)
     context.events.backfill_finished(version, job.label, progress.rows_done, result.duration_ms)
     return result

@@ -100,6 +100,9 @@ def test_python_backfill_persists_progress_and_resumes_after_ctrl_c(
         database_url, "SELECT last_key, rows_done, batches_done, finished_at FROM pgmig_history_backfill"
     )
     assert progress == [("1600", 1600, 4, None)]
+    assert interrupted.notices[-1] == (
+        "backfill 'items' stopped after 1600 rows (key 1600); run the migration again to resume"
+    )
     assert query(database_url, "SELECT count(*) FROM pgmig_history WHERE version = '20260602000000'") == [
         (0,)
     ]
