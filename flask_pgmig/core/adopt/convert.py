@@ -89,7 +89,8 @@ def _convert_one(tool: str, migration: SourceMigration, version: str, point: str
     if point is not None:
         header.append(f"-- Import point: the last migration imported from {tool} ({point}).")
     header += [f"-- WARNING: {f.where}: {f.message}" for f in findings if f.level == WARNING]
-    text = "\n".join(header) + "\n"
+    # ASCII only above the up marker: core/files.py finds markers by byte offset (non-ASCII shifts them)
+    text = "\n".join(line.encode("ascii", "backslashreplace").decode("ascii") for line in header) + "\n"
     text += f"-- migrate:up{up_options}\n{up_sql}"
     text += f"-- migrate:down{down_options}\n{down_sql}"
     name = migration.name if FILE_NAME.match(f"{version}_{migration.name}.sql") else "migration"

@@ -68,7 +68,7 @@ def _migration(root: Path, tool: str, version: int, name: str, files: dict[str, 
         name=slug(name),
         up=up or SourceSection("", files["down"].name),
         down=down,
-        files=tuple(p.name for p in files.values()),
+        files=tuple(files[d].name for d in ("up", "down") if d in files),
         findings=tuple(findings),
     )
 
