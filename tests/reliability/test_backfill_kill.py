@@ -7,10 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psycopg
 from helpers import copy_scenario, query
+
+from flask_pgmig.core.backfill import ensure_progress_table
+from flask_pgmig.core.history import HistoryTable
+from flask_pgmig.core.migrator import Migrator
 
 ROWS = 200_000
 BATCH = 1000
@@ -74,3 +80,58 @@ def test_killed_backfill_resumes_and_updates_every_row_exactly_once(
         database_url, "SELECT rows_done, batches_done, finished_at IS NOT NULL FROM pgmig_history_backfill"
     )
     assert progress == [(ROWS, ROWS // BATCH, True)]  # no batch counted twice
+
+
+def test_a_concurrent_writer_keeps_going_while_the_backfill_runs(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("backfill_kill", tmp_path)
+    migrator = Migrator.create(database_url, migrations)
+    migrator.migrate(to="20260701000000")
+    query(database_url, "CREATE TABLE writer_log (rows_done_seen bigint)")
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the backfill would create it on its start
+        ensure_progress_table(conn, HistoryTable("public", "pgmig_history"))
+    stop = threading.Event()
+    writes: list[int] = []
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        """Updates an existing row and inserts a new one per transaction, as live traffic would."""
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '20s'")  # a bound for a stuck test, far above one batch
+                next_id = ROWS
+                while not stop.is_set():
+                    next_id += 1
+                    with conn.transaction():
+                        conn.execute(
+                            "UPDATE events SET kind = kind || '!' WHERE id = %s", [next_id * 7919 % ROWS + 1]
+                        )
+                        conn.execute("INSERT INTO events (id, kind) VALUES (%s, 'new')", [next_id])
+                        conn.execute(
+                            "INSERT INTO writer_log SELECT coalesce(sum(rows_done), 0) FROM pgmig_history_backfill"
+                        )
+                    writes.append(next_id)
+        except BaseException as exc:  # reported by the assertions below
+            failures.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        migrator.migrate()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert failures == []
+    # the writer committed while the backfill was half-way: it never waited for the whole backfill
+    midway = query(
+        database_url,
+        "SELECT count(*) FROM writer_log WHERE rows_done_seen > 0 AND rows_done_seen < %s",
+        [ROWS],
+    )[0][0]
+    assert midway > 0
+    # every original row was backfilled exactly once; no update of the writer was lost
+    assert query(
+        database_url, "SELECT touched, count(*) FROM events WHERE id <= %s GROUP BY touched", [ROWS]
+    ) == [(1, ROWS)]
+    marks = query(database_url, "SELECT sum(length(kind) - length(replace(kind, '!', ''))) FROM events")[0][0]
+    assert marks == len(writes)
+    assert query(database_url, "SELECT count(*) FROM events WHERE kind = 'new'") == [(len(writes),)]
