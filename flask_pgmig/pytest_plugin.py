@@ -2,8 +2,8 @@
 
 The migrations run once, into a template database named after a hash of the migrations directory; every test
 that asks for a database gets ``CREATE DATABASE ... TEMPLATE`` (milliseconds, whatever the number of
-migrations), dropped after the test. Fixtures: ``pgmig_database_url``, ``pgmig_settings``, ``pgmig_templates``,
-``pgmig_db``, ``pgmig_conn``, ``migrator`` and ``pgmig_app``. See ``docs/testing.rst``.
+migrations), dropped after the test. Fixtures: ``pgmig_database_url``, ``pgmig_settings``,
+``pgmig_templates``, ``pgmig_db``, ``pgmig_conn``, ``migrator`` and ``pgmig_app``. See ``docs/testing.rst``.
 
 Loading the plugin costs nothing: it connects to no server unless one of its fixtures is used, or a pgmig
 option was given (then the report header names the server and the template). The engine, psycopg and Flask
@@ -108,8 +108,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     except PgMigError as error:
         return f"pgmig: {error.message}"
     return (
-        f"pgmig: PostgreSQL {version} at {redact_url(templates.server_url)}; template {templates.template_name} "
-        f"({state}) for '{templates.settings.directory}'"
+        f"pgmig: PostgreSQL {version} at {redact_url(templates.server_url)}; "
+        f"template {templates.template_name} ({state}) for '{templates.settings.directory}'"
     )
 
 
@@ -155,7 +155,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(f"pgmig: test databases created: {sum(r.databases for r in reports)}")
 
 
-# -- fixtures ----------------------------------------------------------------------------------------------------
+# -- fixtures ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pgmig_database_url(pytestconfig: pytest.Config) -> str:
     """URL of the PostgreSQL server the test databases are created on (a role that may CREATE DATABASE)."""
@@ -187,7 +187,7 @@ def pgmig_db(pytestconfig: pytest.Config, pgmig_templates: TemplateDatabases) ->
 
 @pytest.fixture
 def pgmig_conn(pgmig_db: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit psycopg connection to ``pgmig_db`` (use ``with conn.transaction():`` for a transaction)."""
+    """An autocommit psycopg connection to ``pgmig_db`` (``with conn.transaction():`` for a transaction)."""
     from .core import dsn
 
     conn = _user_error(lambda: dsn.connect(pgmig_db, autocommit=True, application_name="pgmig-pytest-test"))
@@ -199,7 +199,7 @@ def pgmig_conn(pgmig_db: str) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture
 def migrator(pytestconfig: pytest.Config, pgmig_templates: TemplateDatabases) -> Iterator[MigrationTester]:
-    """An empty database and the project's migrations: ``migrate_to(v)``, ``rollback_to(v)``, ``connection``."""
+    """An empty database and the project's migrations: ``migrate_to(v)``, ``rollback_to(v)``..."""
     from .testing.tester import MigrationTester
 
     url = _user_error(lambda: _session(pytestconfig).empty(pgmig_templates))
@@ -213,7 +213,7 @@ def migrator(pytestconfig: pytest.Config, pgmig_templates: TemplateDatabases) ->
 
 @pytest.fixture
 def pgmig_app(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[Flask]:
-    """Your ``app`` fixture, with its Flask-SQLAlchemy engine (and PgMig) pointed at a fresh migrated database.
+    """Your ``app`` fixture, its Flask-SQLAlchemy engine (and PgMig) pointed at a fresh migrated database.
 
     The database is ``pgmig_db`` (so ``pgmig_conn`` sees the same data) unless the app's PgMig settings name
     another migrations directory, schema or table: then it is a clone of a template built from those.
@@ -226,8 +226,8 @@ def pgmig_app(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> It
         if error.argname != "app":
             raise
         pytest.fail(
-            "The 'pgmig_app' fixture needs a fixture named 'app' that returns your Flask app (the pytest-flask "
-            "convention). Define one in conftest.py.",
+            "The 'pgmig_app' fixture needs a fixture named 'app' that returns your Flask app (the "
+            "pytest-flask convention). Define one in conftest.py.",
             pytrace=False,
         )
     session = _session(pytestconfig)

@@ -1,18 +1,18 @@
 """Template databases for tests: migrate once, clone per test with ``CREATE DATABASE ... TEMPLATE``.
 
 One :class:`TemplateDatabases` per pytest process (each xdist worker has its own). It keeps one *maintenance
-connection* to the server URL it is given, whose ``application_name`` advertises the session and the template it
-uses (see :mod:`.naming`); sessions look at ``pg_stat_activity`` to tell live sessions from dead ones, which
-works across databases and roles, unlike advisory locks.
+connection* to the server URL it is given, whose ``application_name`` advertises the session and the template
+it uses (see :mod:`.naming`); sessions look at ``pg_stat_activity`` to tell live sessions from dead ones,
+which works across databases and roles, unlike advisory locks.
 
-Under an advisory lock per project (taken on the maintenance database, so every session of the project must use
-the same server URL), the first session to need the template:
+Under an advisory lock per project (taken on the maintenance database, so every session of the project must
+use the same server URL), the first session to need the template:
 
 1. drops the per-test databases of sessions that are gone (killed runs leave them behind),
 2. drops this project's templates that no live session uses (the migrations changed since they were built),
 3. reuses the template if it is complete (``datistemplate``), else builds it: ``CREATE DATABASE`` from
-   ``template0``, the Migrator runs every migration, then ``IS_TEMPLATE true ALLOW_CONNECTIONS false`` marks it
-   complete and keeps connections (which would block cloning) out.
+   ``template0``, the Migrator runs every migration, then ``IS_TEMPLATE true ALLOW_CONNECTIONS false`` marks
+   it complete and keeps connections (which would block cloning) out.
 
 Standard library, psycopg and the engine only: usable outside pytest too.
 """
@@ -86,7 +86,7 @@ class TemplateDatabases:
         self._numbers = itertools.count(1)
         self._created: list[str] = []
 
-    # -- the maintenance connection ----------------------------------------------------------------------------
+    # -- the maintenance connection --------------------------------------------------------------------------
     def connection(self) -> Connection:
         """The maintenance connection (opened on first use, reopened if it was lost)."""
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -108,7 +108,7 @@ class TemplateDatabases:
         )
         return "ready" if row is not None and row[0] else "built on first use"
 
-    # -- the template ------------------------------------------------------------------------------------------
+    # -- the template ----------------------------------------------------------------------------------------
     def prepare(self) -> TemplateInfo:
         """Clean up after dead sessions, then reuse or build the template (once per session)."""
         if self.info is not None:
@@ -149,7 +149,7 @@ class TemplateDatabases:
         duration = round((time.perf_counter() - started) * 1000)
         return TemplateInfo(self.template_name, True, duration, len(result.steps))
 
-    # -- per-test databases ------------------------------------------------------------------------------------
+    # -- per-test databases ----------------------------------------------------------------------------------
     def url(self, dbname: str) -> str:
         """The URL of database ``dbname`` on this server."""
         return naming.url_with_dbname(self.server_url, dbname)
@@ -173,8 +173,8 @@ class TemplateDatabases:
                 self.connection().execute(query)
                 break
             except psycopg.errors.ObjectInUse:
-                # PostgreSQL already waited 5 s for the template's sessions to go. Ours may be a build connection
-                # that outlived the build: end those (never anyone else's) and try again.
+                # PostgreSQL already waited 5 s for the template's sessions to go. Ours may be a build
+                # connection that outlived the build: end those (never anyone else's) and try again.
                 if attempt == CLONE_ATTEMPTS or not self._terminate_own(template):
                     raise self._in_use(template) from None
                 time.sleep(0.05 * attempt)
@@ -185,7 +185,8 @@ class TemplateDatabases:
         rows = (
             self.connection()
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = %s",
                 [template, self.build_name],
             )
             .fetchall()
@@ -204,9 +205,9 @@ class TemplateDatabases:
         )
         who = "; ".join(f"pid {pid}, application_name '{app}', user '{user}'" for pid, app, user in rows)
         return ConfigError(
-            f"PostgreSQL cannot clone the test template '{template}' because other sessions are connected to it "
-            f"({who or 'they left just now'}). Close them (SELECT pg_terminate_backend(pid) for each), then run "
-            "the tests again."
+            f"PostgreSQL cannot clone the test template '{template}' because other sessions are connected "
+            f"to it ({who or 'they left just now'}). Close them (SELECT pg_terminate_backend(pid) for each), "
+            "then run the tests again."
         )
 
     def drop(self, url: str) -> None:

@@ -35,9 +35,9 @@ def point_app_at(app: Flask, url: str, *, directory: Path | None = None) -> Call
         )
     if state is not None and directory is not None and state.directory().resolve() != directory.resolve():
         raise ConfigError(
-            f"The app's migrations directory is '{state.directory()}' but the pgmig pytest plugin built the test "
-            f"database from '{directory}'. Pass --pgmig-directory={state.directory()} (or set pgmig_directory "
-            "in the pytest configuration)."
+            f"The app's migrations directory is '{state.directory()}' but the pgmig pytest plugin built "
+            f"the test database from '{directory}'. Pass --pgmig-directory={state.directory()} (or set "
+            "pgmig_directory in the pytest configuration)."
         )
     undo: list[Callable[[], None]] = []
     if db is not None:

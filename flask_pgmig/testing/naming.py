@@ -3,11 +3,13 @@
 Pure: reads files, never touches a database.
 
 * A *project key* (8 hex digits) is a hash of the migrations directory's absolute path: every template of one
-  project starts with ``pgmig_tpl_<project key>_``, so a session only ever cleans up its own project's templates.
-* A *fingerprint* (16 hex digits) is a hash of every file in the directory (name and content), the history table
-  settings and the flask-pgmig version: any change to a migration gives a new template name, hence a rebuild.
-* A *session id* (12 hex digits) is random per pytest process; per-test databases are ``pgmig_t_<session>_<n>``,
-  so concurrent sessions (xdist workers, two runs at once) never clash on names.
+  project starts with ``pgmig_tpl_<project key>_``, so a session only ever cleans up its own project's
+  templates.
+* A *fingerprint* (16 hex digits) is a hash of every file in the directory (name and content), the history
+  table settings and the flask-pgmig version: any change to a migration gives a new template name, hence a
+  rebuild.
+* A *session id* (12 hex digits) is random per pytest process; per-test databases are
+  ``pgmig_t_<session>_<n>``, so concurrent sessions (xdist workers, two runs at once) never clash on names.
 """
 
 from __future__ import annotations

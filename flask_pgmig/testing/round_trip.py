@@ -1,8 +1,8 @@
 """Round-trip verification as one test: every migration goes up, down, and up again on an empty database.
 
-This is the engine's ``verify`` (:func:`flask_pgmig.core.verify.verify_directory`): after each down the catalog
-must be what it was before the up, and the second up must give the schema of the first. A user adds it to a
-suite with one line::
+This is the engine's ``verify`` (:func:`flask_pgmig.core.verify.verify_directory`): after each down the
+catalog must be what it was before the up, and the second up must give the schema of the first. A user adds
+it to a suite with one line::
 
     from flask_pgmig.testing import test_migrations_round_trip  # noqa: F401
 

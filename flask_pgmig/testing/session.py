@@ -60,7 +60,7 @@ class SessionDatabases:
         return self.server_url
 
     def templates(self, settings: Settings | None = None) -> TemplateDatabases:
-        """The :class:`TemplateDatabases` for ``settings`` (default: the plugin's), created once per template."""
+        """The :class:`TemplateDatabases` for ``settings`` (default: the plugin's), made once per template."""
         settings = settings or self.settings
         # Hashing the directory reads every file: do it once per session, not once per test.
         key = (str(settings.directory.resolve()), settings.schema, settings.table, settings.role)
@@ -70,7 +70,7 @@ class SessionDatabases:
         return existing
 
     def clone(self, templates: TemplateDatabases) -> str:
-        """A fresh migrated database from ``templates``; a failed build fails every later call the same way."""
+        """A fresh migrated database from ``templates``; a failed build fails later calls the same way."""
         failure = self._failures.get(templates.template_name)
         if failure is not None:
             raise failure
@@ -100,7 +100,7 @@ class SessionDatabases:
         return SessionReport(used, self.databases)
 
     def close(self) -> None:
-        """Drop the databases still left and close every maintenance connection (templates stay, for reuse)."""
+        """Drop the databases still left, close every maintenance connection (templates stay, for reuse)."""
         errors: list[BaseException] = []
         for templates in self._templates.values():
             try:

@@ -1,8 +1,9 @@
 """MigrationTester: step one database through the migrations to test a migration itself.
 
-A test inserts data at version A, migrates to B and asserts the data was transformed; or rolls back and asserts
-the down section restored it. Everything goes through the :class:`~flask_pgmig.core.migrator.Migrator`, so the
-history table, transaction modes and timeouts are exactly those of production.
+A test inserts data at version A, migrates to B and asserts the data was transformed; or rolls back and
+asserts the down section restored it. Everything goes through the
+:class:`~flask_pgmig.core.migrator.Migrator`, so the history table, transaction modes and timeouts are exactly
+those of production.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ class MigrationTester:
         return self._conn
 
     def execute(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one statement on :attr:`connection` and return its rows (an empty list when it returns none)."""
+        """Run one statement on :attr:`connection` and return its rows (``[]`` when it returns none)."""
         cur = self.connection.execute(query.encode(), params)
         return cur.fetchall() if cur.description else []
 
-    # -- where the database is ---------------------------------------------------------------------------------
+    # -- where the database is -------------------------------------------------------------------------------
     def files(self) -> list[MigrationFile]:
         """Every migration file, in version order."""
         return self.migrator.files()
@@ -70,7 +71,7 @@ class MigrationTester:
         applied = self.applied()
         return applied[-1] if applied else None
 
-    # -- moving ------------------------------------------------------------------------------------------------
+    # -- moving ----------------------------------------------------------------------------------------------
     def migrate(self) -> RunResult:
         """Apply every pending migration."""
         return self.migrator.migrate()
@@ -84,21 +85,22 @@ class MigrationTester:
         current = self.current
         if current is not None and version_key(current) > version_key(_checked(version)):
             raise ConfigError(
-                f"The test database is already at '{current}', past '{version}', so migrate_to cannot reach it. "
-                f"Call rollback_to('{version}') instead."
+                f"The test database is already at '{current}', past '{version}', so migrate_to cannot reach "
+                f"it. Call rollback_to('{version}') instead."
             )
         return self.migrator.migrate(to=version)
 
     def rollback_to(self, version: str) -> RunResult:
         """Revert every applied migration after ``version``, newest first (``version`` itself stays applied).
 
-        Raises :class:`~flask_pgmig.errors.ConfigError` if ``version`` is not applied yet (use :meth:`migrate_to`).
+        Raises :class:`~flask_pgmig.errors.ConfigError` if ``version`` is not applied yet (use
+        :meth:`migrate_to`).
         """
         current = self.current
         if current is None or version_key(current) < version_key(_checked(version)):
             raise ConfigError(
-                f"The test database is at '{current or 'nothing applied'}', before '{version}', so rollback_to "
-                f"cannot reach it. Call migrate_to('{version}') instead."
+                f"The test database is at '{current or 'nothing applied'}', before '{version}', so "
+                f"rollback_to cannot reach it. Call migrate_to('{version}') instead."
             )
         return self.migrator.rollback(to=version, steps=None)
 

@@ -17,7 +17,7 @@ from psycopg import sql
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
-    """Load pytester. ``pytest_plugins`` is refused in a conftest below the rootdir when the whole suite runs."""
+    """Load pytester (``pytest_plugins`` is refused in a conftest below the rootdir when the suite runs)."""
     if not manager.has_plugin("pytester"):
         manager.import_plugin("pytester")
 

@@ -36,7 +36,8 @@ def test_url_is_the_server(pgmig_database_url):
     (template,) = project.templates()
     result.stdout.fnmatch_lines(
         [
-            f"pgmig: PostgreSQL * at postgresql://*; template {template} (built on first use) for '*migrations'",
+            f"pgmig: PostgreSQL * at postgresql://*; template {template} (built on first use) "
+            "for *migrations'",
             f"pgmig: template {template} built in * ms (3 migrations); builds this run: 1",
             "pgmig: test databases created: 2",
         ]

@@ -1,4 +1,4 @@
-"""Templates across runs and sessions: reuse, rebuild on change, xdist workers, killed sessions, busy templates."""
+"""Templates across runs and sessions: reuse, rebuild on change, xdist, killed sessions, busy templates."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from conftest import record
 def test_template_built_once(pgmig_db, pgmig_conn):
     record(pgmig_db)
     # Every clone carries the template's audit log: one migrate run means one build.
-    runs = pgmig_conn.execute("SELECT count(*) FROM pgmig_history_audit WHERE action = 'migrate'").fetchone()[0]
+    audit = "SELECT count(*) FROM pgmig_history_audit WHERE action = 'migrate'"
+    runs = pgmig_conn.execute(audit).fetchone()[0]
     assert runs == 1
 """
 
