@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,7 +17,7 @@ from flask_pgmig.core.lock import lock_key
 from flask_pgmig.errors import PendingMigrationsError
 
 
-def two_bind_app(root: Path, main: str, analytics: str, **config: object) -> Flask:
+def two_bind_app(root: Path, main: str, analytics: str, **config: Any) -> Flask:
     """The main database with tests/scenarios/basic, and an 'analytics' bind with migrations_analytics/."""
     if not (root / "migrations").exists():
         copy_scenario("basic", root)
