@@ -89,8 +89,14 @@ class GuideRole(SphinxRole):
         return [nodes.emphasis(text=(title.strip() or name))], []
 
 
+def reread_index(app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    """Read the index again on every build: its guides toctree depends on which pages exist now."""
+    return ["index"]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the guides marker and the :guide: role."""
     app.connect("source-read", insert_guides)
+    app.connect("env-get-outdated", reread_index)
     app.add_role("guide", GuideRole())
     return {"parallel_read_safe": True}

@@ -80,6 +80,9 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     title: Mapped[str]
     status: Mapped[str] = mapped_column(task_status, server_default="todo")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # 1 high, 2 normal, 3 low: added (20260210090000), backfilled in batches (20260211090000),
+    # then made NOT NULL without a long lock (20260212090000).
+    priority: Mapped[int] = mapped_column(server_default="2")
     # Set by the database (default now(), and the tasks_touch_updated_at trigger on every UPDATE).
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), server_onupdate=FetchedValue())
 
@@ -94,6 +97,7 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
             "project_id": self.project_id,
             "title": self.title,
             "status": self.status,
+            "priority": self.priority,
             "assignee": self.assignee.email if self.assignee else None,
             "tags": [tag.name for tag in self.tags],
             "updated_at": self.updated_at.isoformat(),

@@ -51,6 +51,7 @@ def test_api_creates_a_task_and_rejects_bad_input(seeded: Flask, client: FlaskCl
     assert response.status_code == 201
     task: dict[str, Any] = response.get_json()
     assert task["status"] == "todo"  # the column default from 20260127090000
+    assert task["priority"] == 2  # the column default from 20260210090000
     assert task["tags"] == ["bug", "release"]
     assert client.get(f"/api/tasks?project={project_id}&tag=release").get_json()[0]["id"] == task["id"]
     response = client.post("/api/tasks", json={"project_id": 999, "title": "x"})

@@ -100,6 +100,22 @@ def test_the_trigger_keeps_updated_at_and_the_data_fix_merges_tags(migrator: Mig
         migrator.execute("INSERT INTO tags (name) VALUES ('Design')")
 
 
+def test_priority_is_added_backfilled_in_batches_and_made_not_null(migrator: MigrationTester) -> None:
+    migrator.migrate_to("20260209090000")
+    migrator.execute("INSERT INTO projects (name) VALUES ('p')")
+    migrator.execute(
+        "INSERT INTO tasks (project_id, title, status) SELECT id, s, s::task_status FROM projects, "
+        "(VALUES ('todo'), ('doing'), ('done')) AS v(s)"
+    )
+    migrator.migrate()
+    rows = dict(migrator.execute("SELECT title, priority FROM tasks"))
+    assert rows == {"todo": 2, "doing": 1, "done": 3}
+    nullable = migrator.execute(
+        "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'priority'"
+    )
+    assert nullable == [("NO",)]
+
+
 def test_everything_applies_rolls_back_and_applies_again(migrator: MigrationTester) -> None:
     migrator.migrate()
     assert migrator.applied() == migrator.versions()
