@@ -61,6 +61,16 @@ def _explicit(config: pytest.Config) -> bool:
     return any(options) or bool(config.getini("pgmig_database_url") or config.getini("pgmig_directory"))
 
 
+def _wants_header(config: pytest.Config) -> bool:
+    """A pgmig option was given, or PGMIG_TEST_DATABASE_URL is set and the migrations directory exists.
+
+    DATABASE_URL alone does not count: many shells set it for other reasons.
+    """
+    if _explicit(config):
+        return True
+    return bool(os.environ.get(URL_ENV[0])) and _directory(config).is_dir()
+
+
 def _directory(config: pytest.Config) -> Path:
     option = config.getoption("pgmig_directory")
     if option:
@@ -95,8 +105,8 @@ def _user_error(call: Callable[[], T]) -> T:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    """``pgmig: PostgreSQL 15.4 at <url>; template <name> (...)``, only when a pgmig option was given."""
-    if not _explicit(config):
+    """``pgmig: PostgreSQL 15.4 at <url>; template <name> (...)``, when the plugin was configured."""
+    if not _wants_header(config):
         return None
     from .core.dsn import redact_url
 

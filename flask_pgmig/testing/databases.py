@@ -85,6 +85,7 @@ class TemplateDatabases:
         self._conn: Connection | None = None
         self._numbers = itertools.count(1)
         self._created: list[str] = []
+        self._cleaned = False
 
     # -- the maintenance connection --------------------------------------------------------------------------
     def connection(self) -> Connection:
@@ -116,6 +117,7 @@ class TemplateDatabases:
         conn = self.connection()
         with project_lock(conn, self.project, self.lock_wait, self.template_name):
             drop_orphans(conn, self.project, keep=self.template_name)
+            self._cleaned = True
             self.info = self._ensure_template(conn)
         return self.info
 
@@ -161,6 +163,11 @@ class TemplateDatabases:
 
     def empty(self) -> str:
         """A new empty database (from ``template0``), for tests that run migrations themselves."""
+        if not self._cleaned:  # a suite that only uses empty databases cleans up after killed runs too
+            conn = self.connection()
+            with project_lock(conn, self.project, self.lock_wait, self.template_name):
+                drop_orphans(conn, self.project, keep=self.template_name)
+            self._cleaned = True
         return self._create("template0")
 
     def _create(self, template: str) -> str:

@@ -113,10 +113,9 @@ def test_no_server_configured_fails_the_tests_that_need_one_with_one_sentence(
     assert "Traceback" not in result.stdout.str()
 
 
-def test_server_from_environment_and_directory_option(
+def test_server_from_the_environment_and_directory_from_the_ini_file(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project.migrations.rename(project.pytester.path / "db_migrations")
     monkeypatch.setenv("PGMIG_TEST_DATABASE_URL", project.server_url)
     project.pytester.makepyfile(
         test_env="""
@@ -124,12 +123,23 @@ def test_users(pgmig_conn):
     assert pgmig_conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0
 """
     )
-    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider", "--pgmig-directory=db_migrations")
+    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
-    key = naming.project_key(project.pytester.path / "db_migrations")
-    # The project fixture only drops the templates of the default directory.
-    drop_templates_with_prefix(project.server_url, naming.TEMPLATE_PREFIX + key + "_")
+    (template,) = project.templates()
+    result.stdout.fnmatch_lines([f"pgmig: PostgreSQL * template {template} (built on first use) for *"])
+
+    moved = project.pytester.path / "db" / "migrations"
+    moved.parent.mkdir()
+    project.migrations.rename(moved)
+    project.pytester.makeini("[pytest]\npgmig_directory = db/migrations\n")
+    try:
+        result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
+    finally:
+        drop_templates_with_prefix(
+            project.server_url, naming.TEMPLATE_PREFIX + naming.project_key(moved) + "_"
+        )
 
 
 def test_missing_migrations_directory_is_one_sentence(project: Project) -> None:

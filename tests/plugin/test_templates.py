@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from plugin_helpers import Project, databases, query
+from plugin_helpers import Project, query
 from psycopg import sql
 
 from flask_pgmig.core.migrator import Settings
@@ -84,19 +84,21 @@ def test_a_killed_session_leaves_databases_that_the_next_session_drops(project: 
 import os
 from conftest import record
 
-def test_killed(pgmig_db):
+def test_killed(pgmig_db, migrator):
     record(pgmig_db)
+    record(migrator.url)
     os._exit(3)  # as if the run were killed: no teardown at all
 """
     )
     killed = project.run(subprocess=True)
     assert killed.ret == 3
-    (orphan,) = project.seen_databases()
-    assert databases(project.server_url, orphan) == {orphan}
+    orphans = set(project.seen_databases())
+    assert len(orphans) == 2 and project.leftovers() == orphans
 
-    project.pytester.makepyfile(test_kill="def test_ok(pgmig_db):\n    pass\n")
+    # The next session drops them, even one that only asks for empty databases.
+    project.pytester.makepyfile(test_kill="def test_ok(migrator):\n    pass\n")
     project.run().assert_outcomes(passed=1)
-    assert databases(project.server_url, orphan) == set()
+    assert project.leftovers() == set()
 
 
 @pytest.fixture
