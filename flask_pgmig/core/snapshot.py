@@ -124,7 +124,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
                CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid) END AS definition,
                p.proacl::text[] AS grants
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE {user} AND {member}""",
+        WHERE {user} AND {member} AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                                                  AND d.objid = p.oid AND d.deptype = 'i')""",
         ("pg_proc", "p.oid"),
     ),
     "trigger": (
