@@ -85,7 +85,13 @@ def _step(tool: Tool, step: str, target: Target, label: str, timeout: float) -> 
 
 
 def _cycle(
-    tool: Tool, target: Target, label: str, timeout: float, slow_cap: float, results: dict[str, StepResult]
+    tool: Tool,
+    target: Target,
+    label: str,
+    timeout: float,
+    slow_cap: float,
+    results: dict[str, StepResult],
+    checkpoint: bool = True,
 ) -> None:
     server = target.server
     server.fresh(target.database)
@@ -94,7 +100,8 @@ def _cycle(
             done = results.get(step)
             if done and done.good and min(done.good) > slow_cap:  # measured once; more runs would not fit
                 continue
-            server.checkpoint()
+            if checkpoint:
+                server.checkpoint()
             run = _step(tool, step, target, label, timeout)
             results.setdefault(step, StepResult()).runs.append(run)
             status = f"{run.seconds:8.3f} s" if run.ok else f"FAILED: {run.detail}"
@@ -112,13 +119,19 @@ def compare(
     server: Server,
     timeout: float,
     slow_cap: float = 60.0,
+    *,
+    warm_up: bool = True,
+    checkpoint: bool = True,
 ) -> Results:
     """Run every tool ``repeat`` times per N, rotating the order each round so no tool always goes first.
 
     A step whose first run took longer than ``slow_cap`` seconds is not repeated (dbmate rolls back one
     migration per process: 1000 processes take minutes, and its ratio to the others is not in doubt).
+    ``warm_up`` and ``checkpoint`` are turned off only by the harness's smoke test (speed over fairness).
     """
     results: Results = {}
+    if not tools:
+        return results
     for n in ns:
         per_tool = results.setdefault(n, {})
         _say(f"== N = {n}: preparing {len(tools)} tools")
@@ -126,7 +139,8 @@ def compare(
             target = _target(tool, n, server)
             tool.prepare(target)
             per_tool[tool.name] = {}
-            if "status" in tool.steps:  # untimed warm-up: compiles .pyc files, warms the page cache
+            # untimed warm-up: compiles .pyc files, warms the page cache
+            if warm_up and "status" in tool.steps:
                 server.fresh(target.database)
                 try:
                     run_commands(
@@ -149,5 +163,6 @@ def compare(
                     timeout,
                     slow_cap,
                     per_tool[tool.name],
+                    checkpoint,
                 )
     return results

@@ -19,7 +19,15 @@ import sys
 
 from .paths import NODE_DIR, PEERS, VENV_DIR
 
-PYPI_PEERS = ["alembic", "flask-migrate", "yoyo-migrations", "psycopg[binary]", "flask-sqlalchemy", "pyinstrument", "py-spy"]
+PYPI_PEERS = [
+    "alembic",
+    "flask-migrate",
+    "yoyo-migrations",
+    "psycopg[binary]",
+    "flask-sqlalchemy",
+    "pyinstrument",
+    "py-spy",
+]
 NPM_PEERS = ["dbmate", "node-pg-migrate", "pg"]
 NOTES_FILE = PEERS / "install-notes.json"
 

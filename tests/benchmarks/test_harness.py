@@ -1,0 +1,60 @@
+"""Smoke test of the benchmark harness at tiny N: it runs the psql floor and pgmig, checks their work, and
+records a tool that does not do its job as failed. No timing is asserted (timings live in benchmarks/results).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.compare import compare
+from benchmarks.db import Server
+from benchmarks.tools import Commands, Pgmig, PsqlSingle, Target
+
+N = 3
+
+
+class LazyPsql(PsqlSingle):
+    """A broken tool: 'applies' by running SELECT 1, so it creates no table."""
+
+    name = "lazy-psql"
+    steps = ("apply",)
+
+    def commands(self, step: str, target: Target) -> Commands:
+        return [self._psql(target, "-c", "SELECT 1")]
+
+
+def _as_json(results: dict[int, dict[str, dict[str, object]]]) -> dict[str, object]:
+    return {
+        str(n): {tool: {step: r.as_json() for step, r in steps.items()} for tool, steps in per.items()}  # type: ignore[attr-defined]
+        for n, per in results.items()
+    }
+
+
+def test_harness_runs_floor_and_pgmig_and_catches_a_tool_that_does_nothing(pg_server_url: str) -> None:
+    tools = [PsqlSingle(), Pgmig(), LazyPsql()]
+    results = compare(tools, [N], 1, Server(pg_server_url), timeout=120, warm_up=False, checkpoint=False)
+
+    for tool in ("psql", "pgmig"):
+        for step in ("apply", "status", "rollback"):
+            result = results[N][tool][step]
+            assert result.failures == [], (tool, step, result.failures)
+            assert result.median is not None and result.median > 0
+    lazy = results[N]["lazy-psql"]["apply"]
+    assert lazy.median is None
+    assert f"left 0 tables, expected {N}" in lazy.failures[0]
+
+    data = {
+        "started": "t0", "finished": "t1",
+        "settings": {"command": "test", "n": [N], "repeat": 1, "load_note": ""},
+        "machine": {"cpu": "cpu", "cores": "2", "memory": "1 GiB", "os": "os", "python": "3", "load": "0"},
+        "server": {"version": "15", "kind": "test"},
+        "tools": {t.name: {"label": t.label, "kind": t.kind, "version": "v", "missing": None} for t in tools},
+        "compare": _as_json(results),  # type: ignore[arg-type]
+        "cases": {},
+    }  # fmt: skip
+    text = report.markdown(data)
+    assert "| psql, all in one transaction (floor) | v | " in text and "(1.00×)" in text
+    assert "| flask-pgmig: pgmig migrate / status / rollback --all | v | " in text
+    assert "lazy-psql apply:" in text  # the failure is shown, not hidden
+    assert Path(report.RESULTS).name == "results"
