@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 Connection = psycopg.Connection[Any]
 VERSION = re.compile(r"^(\d{14}|\d{8})$")
+PG_DUMP_KEYWORDS = {
+    "host", "hostaddr", "port", "dbname", "user", "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl",
+    "options", "connect_timeout", "target_session_attrs", "gssencmode", "krbsrvname", "service", "passfile",
+}  # fmt: skip
 PG_DUMP_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 
 
@@ -200,7 +204,8 @@ def pg_dump_major(program: str) -> int:
 
 def run_pg_dump(program: str, conn: Connection, migrator: Migrator) -> str:
     """``pg_dump --schema-only`` of the connected database, without owners, privileges or our history tables."""
-    params = {k: v for k, v in conn.info.get_parameters().items() if k != "password"}
+    # only long-standing keywords: the bundled libpq knows newer ones (sslcertmode) that an older pg_dump refuses
+    params = {k: v for k, v in conn.info.get_parameters().items() if k in PG_DUMP_KEYWORDS}
     env = dict(os.environ)
     if conn.info.password:
         env["PGPASSWORD"] = conn.info.password  # never on the command line, where ps would show it
