@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
-from helpers import query, tables
+from helpers import copy_scenario, query, tables
 
 from flask_pgmig.cli import cli
 
@@ -297,3 +297,23 @@ def test_errors_reach_the_terminal_without_a_traceback(database_url: str, tmp_pa
 def test_unknown_format_is_a_usage_error(database_url: str, tmp_path: Path, flag: str) -> None:
     result = pgmig(database_url, tmp_path / "m", "import", flag, str(tmp_path))
     assert result.exit_code == 2 and "Invalid value for '--from'" in result.output
+
+
+def test_baseline_command_text_json_and_refusal(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    done = pgmig(database_url, migrations, "baseline", "20260116080000")
+    assert done.exit_code == 0, done.output
+    assert (
+        "Baselined at 20260116080000: recorded 2 migration(s) as applied without running them" in done.output
+    )
+    refused = pgmig(database_url, migrations, "baseline", "20260117120000", "--json")
+    assert refused.exit_code == 1 and "Error: 'public.pgmig_history' already records 2" in refused.output
+    forced = pgmig(database_url, migrations, "baseline", "20260117120000", "--force", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.output) == {
+        "version": "20260117120000", "recorded": ["20260117120000"],
+        "already_recorded": ["20260115093000", "20260116080000"], "dump_file": None,
+    }  # fmt: skip
+    assert pgmig(database_url, migrations, "status", "--check").exit_code == 0
+    history = pgmig(database_url, migrations, "history")
+    assert history.exit_code == 0 and history.output.count("baseline") == 2
