@@ -1,10 +1,12 @@
-"""The progress display for long runs: a timer for a statement that runs a while, and backfill rows, rate and ETA.
+"""The progress display for long runs: a timer for a statement that runs a while; backfill rows, rate, ETA.
 
-Nothing shows for work that ends within ``after`` seconds (``PGMIG_PROGRESS_AFTER``, default 3). On a terminal the
-timer is one line rewritten in place and a backfill whose row count is known gets a click progress bar; when the
-output is not a terminal (CI logs, pipes) it prints plain lines, at most one every ``interval`` seconds.
+Nothing shows for work that ends within ``after`` seconds (``PGMIG_PROGRESS_AFTER``, default 3). On a terminal
+the timer is one line rewritten in place and a backfill whose row count is known gets a click progress bar;
+when the output is not a terminal (CI logs, pipes) it prints plain lines, at most one every ``interval``
+seconds.
 
-A statement blocks the main thread while it runs, so a daemon thread ticks the timer; every write holds one lock.
+A statement blocks the main thread while it runs, so a daemon thread ticks the timer; every write holds one
+lock.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class ProgressDisplay:
         self._last_line = float("-inf")
         self._line_open = False  # a tty line was written without its newline
 
-    # -- driven by the events ------------------------------------------------------------------------------------
+    # -- driven by the events --------------------------------------------------------------------------------
     def migration_started(self, migration: str) -> None:
         """A migration starts: reset the timer and start ticking."""
         with self._lock:
@@ -114,7 +116,7 @@ class ProgressDisplay:
             self._migration = None
 
     def before_print(self) -> None:
-        """Someone else prints a line: clear the timer line or bar first (the bar redraws on its next update)."""
+        """Someone else prints a line: clear the timer line or bar first (the bar redraws on its update)."""
         with self._lock:
             if self.tty and (self._line_open or self._bar is not None):
                 self._write("\r\x1b[K")
@@ -128,9 +130,9 @@ class ProgressDisplay:
             self._thread.join(timeout=2)
             self._thread = None
 
-    # -- the timer -----------------------------------------------------------------------------------------------
+    # -- the timer -------------------------------------------------------------------------------------------
     def tick(self) -> None:
-        """Show the timer line if a migration has run ``after`` seconds and no line is fresh (the thread calls it)."""
+        """Show the timer line once a migration has run ``after`` seconds, at most every ``interval``."""
         with self._lock:
             if self._migration is None or self._bar is not None:
                 return
@@ -154,13 +156,13 @@ class ProgressDisplay:
             self._write(line + "\n")
         self._last_line = now
 
-    # -- helpers -------------------------------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------------------
     def _update_bar(self, name: str, rows_done: int, rows_total: int) -> None:
         if self._bar is None:
             self._clear_line()
             self._bar = click.progressbar(
-                length=rows_total, label=f"  backfill {name}", file=self.stream, show_eta=True, show_percent=True,
-                show_pos=True,
+                length=rows_total, label=f"  backfill {name}", file=self.stream, show_eta=True,
+                show_percent=True, show_pos=True,
             )  # fmt: skip
             self._bar.render_progress()
         step = rows_done - self._bar.pos

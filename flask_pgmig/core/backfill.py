@@ -1,9 +1,9 @@
-"""Resumable batched backfills: key-ordered batches, one short transaction each, progress committed with the batch.
+"""Resumable batched backfills: key-ordered batches, one short transaction each, progress saved with each.
 
 Inside a migration the runner opens a :func:`scope` naming the migration, so :func:`backfill` can persist its
 progress in ``<history table>_backfill`` (one row per migration, direction and backfill name) in the same
-transaction as each batch: a batch and its progress commit together or not at all, which is what makes a killed
-run resume with every row updated exactly once. Outside a migration nothing is persisted.
+transaction as each batch: a batch and its progress commit together or not at all, which is what makes a
+killed run resume with every row updated exactly once. Outside a migration nothing is persisted.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 
 @dataclass
 class Scope:
-    """The migration a backfill runs in: where its progress goes and how its batches are timed out and retried."""
+    """The migration a backfill runs in: where its progress goes, how its batches time out and retry."""
 
     version: str
     path: Path
@@ -95,8 +95,8 @@ def backfill(
 ) -> BackfillResult:
     """Run ``UPDATE table SET set_sql WHERE where_sql`` in key-ordered batches, one short transaction each.
 
-    :param conn: the migration's connection (a ``transaction = False`` Python migration's ``conn``); it must not
-        be inside a transaction.
+    :param conn: the migration's connection (a ``transaction = False`` Python migration's ``conn``); it
+        must not be inside a transaction.
     :param table: the table, ``"tasks"`` or ``"schema.tasks"`` (exact names, not SQL).
     :param set_sql: the SET list as SQL, e.g. ``"priority = CASE WHEN done THEN 3 ELSE 2 END"``.
     :param where_sql: which rows, as SQL (``"priority IS NULL"``), or None for every row.
@@ -137,7 +137,7 @@ def backfill(
 
 
 def declared(section: Section, display: str, path: str | None = None) -> dict[int, BackfillSpec]:
-    """The ``-- pgmig:backfill`` statements of a SQL section, by statement index (raises on a bad directive)."""
+    """The ``-- pgmig:backfill`` statements of a SQL section by statement index; raises on a bad one."""
     return backfill_statements(
         section.sql,
         section.line,
@@ -151,13 +151,14 @@ def run_declared(conn: Connection, spec: BackfillSpec, current: Scope) -> Backfi
     """Run a ``-- pgmig:backfill`` UPDATE as batches, with its progress recorded under ``current``."""
     with scope(replace(current, line=spec.line)):
         return backfill(
-            conn, spec.qualified_table, spec.set_sql, spec.where_sql, key=spec.key, batch_size=spec.batch_size,
-            sleep=spec.sleep, statement_timeout=spec.statement_timeout_ms / 1000, name=spec.name,
+            conn, spec.qualified_table, spec.set_sql, spec.where_sql, key=spec.key,
+            batch_size=spec.batch_size, sleep=spec.sleep, statement_timeout=spec.statement_timeout_ms / 1000,
+            name=spec.name,
         )  # fmt: skip
 
 
 def forget(conn: Connection, history: HistoryTable, version: str) -> None:
-    """Delete the backfill progress of a migration that was rolled back, so applying it again starts afresh."""
+    """Delete the backfill progress of a rolled-back migration, so applying it again starts afresh."""
     target = progress_ident(history)
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [target.as_string(conn)]).fetchone()
     if row and row[0]:
@@ -196,8 +197,8 @@ class _StoredProgress(batches.Progress):
         with conn.transaction():
             conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} (version, direction, name, table_name, key_column) VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING"
+                    "INSERT INTO {} (version, direction, name, table_name, key_column) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
                 ).format(self.ident),
                 [*self.where, table, key],
             )
@@ -211,9 +212,10 @@ class _StoredProgress(batches.Progress):
         assert row is not None
         if (row[0], row[1]) != (table, key):
             raise ConfigError(
-                f"Backfill '{label}' of migration '{current.version}' was started on table '{row[0]}' with key "
-                f"'{row[1]}', but '{current.path.name}' now asks for '{table}' with key '{key}'. Restore the "
-                f"migration, or give the new backfill another name (name='...') if both are meant to run."
+                f"Backfill '{label}' of migration '{current.version}' was started on table '{row[0]}' "
+                f"with key '{row[1]}', but '{current.path.name}' now asks for '{table}' with key '{key}'. "
+                "Restore the migration, or give the new backfill another name (name='...') if both are "
+                "meant to run."
             )
         self.last_key, self.rows_done, self.finished = row[2], int(row[3]), bool(row[4])
         self.resumed = self.rows_done > 0 or self.last_key is not None
@@ -244,8 +246,8 @@ class _StoredProgress(batches.Progress):
         if rowcount != 1:
             raise ConfigError(
                 f"The progress row of backfill '{self.where[2]}' (migration '{self.where[0]}') is gone from "
-                f"'{self.ident.as_string(self.conn)}'; someone deleted it during the run. Run migrate again: the "
-                "backfill starts over from its first batch."
+                f"'{self.ident.as_string(self.conn)}'; someone deleted it during the run. Run migrate again: "
+                "the backfill starts over from its first batch."
             )
 
 
@@ -267,13 +269,15 @@ def _refuse_transaction(conn: Connection, table: str, current: Scope | None) -> 
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         return
     where = (
-        f" Migration '{current.path.name}' runs in one transaction: add 'transaction = False' at its module level"
+        f" Migration '{current.path.name}' runs in one transaction: add 'transaction = False' at its "
+        "module level"
         if current is not None
-        else " Call it on a connection that is not inside a transaction (autocommit, or outside any 'with conn."
-        "transaction()' block)"
+        else " Call it on a connection that is not inside a transaction (autocommit, or outside any "
+        "'with conn.transaction()' block)"
     )
     raise ConfigError(
-        f"backfill() of '{table}' commits one transaction per batch, so it cannot run inside a transaction.{where}."
+        f"backfill() of '{table}' commits one transaction per batch, so it cannot run inside a "
+        f"transaction.{where}."
     )
 
 

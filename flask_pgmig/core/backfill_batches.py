@@ -1,7 +1,7 @@
-"""The batch loop of a backfill: key-ordered ranges, one short transaction each, retries, throttling, progress.
+"""The batch loop of a backfill: key-ordered ranges, one short transaction each, retries, throttling.
 
-Each batch finds the upper key of the next ``batch_size`` rows that still match, then updates the rows of the key
-range ``(last_key, upper]`` that match, under a per-batch ``statement_timeout`` and the migration's short
+Each batch finds the upper key of the next ``batch_size`` rows that still match, then updates the rows of the
+key range ``(last_key, upper]`` that match, under a per-batch ``statement_timeout`` and the migration's short
 ``lock_timeout``. The batch and its progress record commit in one transaction, so a killed run never loses or
 repeats a batch. Where the progress goes (a table, or memory) is the caller's :class:`Progress`.
 """
@@ -122,7 +122,8 @@ def run(job: Job, context: Context, progress: Progress, sleep: float) -> Backfil
         # the batch in flight (if any) rolled back with its progress: nothing is lost or done twice
         where = "run the migration again to resume" if context.version else "nothing of it was recorded"
         context.events.notice(
-            f"backfill '{job.label}' stopped after {progress.rows_done} rows (key {progress.last_key}); {where}"
+            f"backfill '{job.label}' stopped after {progress.rows_done} rows (key {progress.last_key}); "
+            f"{where}"
         )
         raise
     result = _result(job, progress, rows_this_run, batches, started, already_done=False)
@@ -167,8 +168,9 @@ def _batch(job: Job, context: Context, progress: Progress) -> int | None:
         _set_local_timeouts(conn, job.timeout_ms, context.lock_timeout_ms)
         after, params = _after(job, progress.last_key)
         upper_query = sql.SQL(
-            "SELECT max(k) FROM (SELECT {key} AS k FROM {table} WHERE {after} AND ({where}) "
-            "ORDER BY {key} LIMIT %s) AS batch"
+            # ORDER BY ... DESC rather than max(): some key types (uuid) have no max aggregate
+            "SELECT k FROM (SELECT {key} AS k FROM {table} WHERE {after} AND ({where}) "
+            "ORDER BY {key} LIMIT %s) AS batch ORDER BY k DESC LIMIT 1"
         ).format(key=job.key, table=job.table, after=after, where=_where(job))
         row = conn.execute(upper_query, [*params, job.batch_size]).fetchone()
         upper = row[0] if row else None
@@ -231,13 +233,14 @@ def _failed(
     origin = f" ({where})" if where else ""
     if timed_out:
         fix = (
-            f"One batch of {job.batch_size} rows ran longer than its statement_timeout of {job.timeout_ms} ms. "
-            "Use a smaller batch_size, a larger statement_timeout, or an index on the key"
+            f"One batch of {job.batch_size} rows ran longer than its statement_timeout of "
+            f"{job.timeout_ms} ms. Use a smaller batch_size, a larger statement_timeout, or an index on "
+            "the key"
         )
     elif isinstance(exc, RETRYABLE):
         fix = (
-            "Live traffic kept the rows locked; run it again at a quieter time (finished batches are kept), or "
-            "raise PGMIG_LOCK_TIMEOUT / PGMIG_LOCK_RETRIES"
+            "Live traffic kept the rows locked; run it again at a quieter time (finished batches are "
+            "kept), or raise PGMIG_LOCK_TIMEOUT / PGMIG_LOCK_RETRIES"
         )
     else:
         fix = "Fix the backfill's table, key, SET or WHERE SQL and run it again (finished batches are kept)"

@@ -1,4 +1,4 @@
-"""The SQL form of a backfill: a ``-- pgmig:backfill`` line above an ``UPDATE`` in a ``transaction:false`` section.
+"""The SQL form of a backfill: ``-- pgmig:backfill`` above an ``UPDATE`` in a ``transaction:false`` section.
 
 ::
 
@@ -6,9 +6,9 @@
     -- pgmig:backfill batch_size:5000 sleep:50ms statement_timeout:30s
     UPDATE tasks SET priority = 2 WHERE priority IS NULL;
 
-The UPDATE reads as what it does (and still works if the line is removed); with the line, the runner hands its
-table, SET list and WHERE condition to :func:`flask_pgmig.core.backfill.backfill`. Pure: PostgreSQL's lexer and
-parser through pglast, no database. Errors name the file and line and end with the fix.
+The UPDATE reads as what it does (and still works if the line is removed); with the line, the runner hands
+its table, SET list and WHERE condition to :func:`flask_pgmig.core.backfill.backfill`. Pure: PostgreSQL's
+lexer and parser through pglast, no database. Errors name the file and line and end with the fix.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def backfill_statements(
 ) -> dict[int, BackfillSpec]:
     """The backfills declared in one section, by index of the statement (in ``split_statements`` order).
 
-    ``first_line`` is the file line where the section's text starts. Raises :class:`MigrationParseError` for a
-    misspelled directive, a bad option, a directive in a transactional section, or one not followed by an UPDATE
-    that can run in batches.
+    ``first_line`` is the file line where the section's text starts. Raises :class:`MigrationParseError` for
+    a misspelled directive, a bad option, a directive in a transactional section, or one not followed by an
+    UPDATE that can run in batches.
     """
     if MARK not in sql_text:
         return {}
@@ -97,9 +97,9 @@ def backfill_statements(
         _check_word(directive["word"], where)
         if transactional:
             where.fail(
-                "declares a backfill in a section that runs in one transaction, so its batches could not commit "
-                "one by one. Add 'transaction:false' to the section's marker line (e.g. '-- migrate:up "
-                "transaction:false') and keep the backfill in a migration of its own."
+                "declares a backfill in a section that runs in one transaction, so its batches could not "
+                "commit one by one. Add 'transaction:false' to the section's marker line (e.g. "
+                "'-- migrate:up transaction:false') and keep the backfill in a migration of its own."
             )
         options = _parse_options(directive["rest"], where)
         if any(s.start < tok.start < s.start + len(s.text) for s in statements):
@@ -116,8 +116,8 @@ def backfill_statements(
         labels = [spec.name or spec.qualified_table for spec in found.values()]
         if len(set(labels)) < len(labels):
             where.fail(
-                f"declares a second backfill of '{labels[-1]}' in this section, which would look finished. Give "
-                "each one its own name (e.g. 'name:second')."
+                f"declares a second backfill of '{labels[-1]}' in this section, which would look finished. "
+                "Give each one its own name (e.g. 'name:second')."
             )
     return found
 
@@ -173,8 +173,8 @@ def _option_value(key: str, value: str, where: _Where) -> int | str:
         ms = parse_duration_ms(value)
         if ms is None or (key == "statement_timeout" and ms == 0):
             where.fail(
-                f"sets {key} to '{value}', which is not a duration. Write it like '{key}:500ms', '{key}:30s' or "
-                f"'{key}:2min'{' (above 0)' if key == 'statement_timeout' else ''}."
+                f"sets {key} to '{value}', which is not a duration. Write it like '{key}:500ms', "
+                f"'{key}:30s' or '{key}:2min'{' (above 0)' if key == 'statement_timeout' else ''}."
             )
         return ms
     if not _NAME.match(value):
@@ -223,7 +223,7 @@ def _spec(statement: Statement, options: dict[str, int | str], where: _Where) ->
 
 
 def _set_and_where(text: str) -> tuple[str, str | None]:
-    """The text between SET and WHERE, and after WHERE, at parenthesis depth 0 (the parser checked the rest)."""
+    """The text between SET and WHERE, and after WHERE, at parenthesis depth 0 (the parser checked it)."""
     depth = 0
     set_end = where_start = where_end = None
     for tok in scan(text):

@@ -74,8 +74,8 @@ def test_backfill_plain_lines_with_rows_rate_and_eta() -> None:
     progress.batch_done("events", 52_000, 200_000, 10_400.0)  # within the interval: no new line
     progress.backfill_finished("events", 200_000, 19_000)
     assert out.getvalue().splitlines() == [
-        "  ... 20260102000000_fill: running for 4 s, backfill events: 42,000/200,000 rows (21%), 10,500 rows/s, "
-        "ETA 15 s",
+        "  ... 20260102000000_fill: running for 4 s, backfill events: 42,000/200,000 rows (21%), "
+        "10,500 rows/s, ETA 15 s",
         "  backfill events: 200,000 rows in 19 s",
     ]
 
@@ -144,8 +144,8 @@ def _command(url: str, directory: Path) -> list[str]:
 def test_without_a_terminal_pgmig_prints_plain_progress_lines(database_url: str, tmp_path: Path) -> None:
     migrations = copy_scenario("backfill_python", tmp_path)
     result = subprocess.run(
-        _command(database_url, migrations), env=_env(PGMIG_PROGRESS_AFTER="0"), capture_output=True, text=True,
-        timeout=120,
+        _command(database_url, migrations), env=_env(PGMIG_PROGRESS_AFTER="0"), capture_output=True,
+        text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "  ... 20260602000000_backfill_price: running for " in result.stderr
@@ -168,8 +168,8 @@ def test_on_a_terminal_pgmig_draws_a_progress_bar(database_url: str, tmp_path: P
     migrations = copy_scenario("backfill_python", tmp_path)
     main, secondary = pty.openpty()
     process = subprocess.Popen(
-        _command(database_url, migrations), env=_env(PGMIG_PROGRESS_AFTER="0", COLUMNS="120"), stdin=secondary,
-        stdout=secondary, stderr=secondary, close_fds=True,
+        _command(database_url, migrations), env=_env(PGMIG_PROGRESS_AFTER="0", COLUMNS="120"),
+        stdin=secondary, stdout=secondary, stderr=secondary, close_fds=True,
     )  # fmt: skip
     os.close(secondary)
     output = b""

@@ -65,9 +65,10 @@ def test_backfill_outside_a_migration_runs_in_batches(database_url: str) -> None
     }
 
 
-def test_backfill_with_another_key_and_no_where(database_url: str) -> None:
-    query(database_url, "CREATE TABLE codes (code text PRIMARY KEY, n int NOT NULL DEFAULT 0)")
-    query(database_url, "INSERT INTO codes SELECT md5(g::text) FROM generate_series(1, 250) g")
+@pytest.mark.parametrize("key_type", ["text", "uuid"])
+def test_backfill_with_another_key_and_no_where(database_url: str, key_type: str) -> None:
+    query(database_url, f"CREATE TABLE codes (code {key_type} PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+    query(database_url, f"INSERT INTO codes SELECT md5(g::text)::{key_type} FROM generate_series(1, 250) g")
     with psycopg.connect(database_url, autocommit=True) as conn:
         result = backfill(conn, "codes", "n = n + 1", None, key="code", batch_size=100)
     assert query(database_url, "SELECT n, count(*) FROM codes GROUP BY n") == [(1, 250)]
@@ -175,8 +176,9 @@ def _backfill_in_scope(conn: psycopg.Connection[tuple[object, ...]], url: str) -
 
     events = StopAfter()
     current = module.Scope(
-        version="20260801000000", path=Path("20260801000000_b.py"), history=HistoryTable("public", "pgmig_history"),
-        events=events, lock_timeout_ms=100, lock_retries=1, retry_base_delay=0.01,
+        version="20260801000000", path=Path("20260801000000_b.py"),
+        history=HistoryTable("public", "pgmig_history"), events=events, lock_timeout_ms=100, lock_retries=1,
+        retry_base_delay=0.01,
     )  # fmt: skip
     with module.scope(current):
         module.backfill(conn, "items", "touched = touched + 1", None, batch_size=100)

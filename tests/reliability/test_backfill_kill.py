@@ -1,5 +1,6 @@
-"""A backfill over 200k rows, its process SIGKILLed half-way, then ``pgmig migrate`` again: every row is updated
-exactly once and the second run starts after the last batch the first one committed."""
+"""A backfill over 200k rows, its process SIGKILLed half-way, then ``pgmig migrate`` again: every row is
+updated exactly once and the second run starts after the last batch the first one committed; and a concurrent
+writer that keeps committing while a backfill runs."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ BATCH = 1000
 
 def pgmig(url: str, directory: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_") and k != "DATABASE_URL"}
+    command = [sys.executable, "-m", "flask_pgmig.cli", "--database-url", url, "--directory", str(directory)]
     return subprocess.Popen(
-        [sys.executable, "-m", "flask_pgmig.cli", "--database-url", url, "--directory", str(directory), *args],
+        [*command, *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -107,7 +109,8 @@ def test_a_concurrent_writer_keeps_going_while_the_backfill_runs(database_url: s
                         )
                         conn.execute("INSERT INTO events (id, kind) VALUES (%s, 'new')", [next_id])
                         conn.execute(
-                            "INSERT INTO writer_log SELECT coalesce(sum(rows_done), 0) FROM pgmig_history_backfill"
+                            "INSERT INTO writer_log "
+                            "SELECT coalesce(sum(rows_done), 0) FROM pgmig_history_backfill"
                         )
                     writes.append(next_id)
         except BaseException as exc:  # reported by the assertions below
