@@ -110,8 +110,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     from .core.dsn import redact_url
 
-    session = _session(config)
     try:
+        session = _session(config)
         templates = session.templates()
         version = templates.server_version()
         state = templates.template_state()
@@ -148,6 +148,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """One line per template: built (how long, how many migrations) or reused; and the databases created."""
+    if _REPORTS not in config.stash:
+        return  # the plugin was not used: import nothing
     from .testing.session import SessionReport
 
     reports = [SessionReport.from_json(r) for r in config.stash.get(_REPORTS, [])]
@@ -169,25 +171,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture(scope="session")
 def pgmig_database_url(pytestconfig: pytest.Config) -> str:
     """URL of the PostgreSQL server the test databases are created on (a role that may CREATE DATABASE)."""
-    return _user_error(_session(pytestconfig).require_url)
+    return _user_error(lambda: _session(pytestconfig).require_url())
 
 
 @pytest.fixture(scope="session")
 def pgmig_settings(pytestconfig: pytest.Config) -> Settings:
     """The engine settings: the migrations directory and the PGMIG_* environment variables."""
-    return _session(pytestconfig).settings
+    return _user_error(lambda: _session(pytestconfig)).settings
 
 
 @pytest.fixture(scope="session")
 def pgmig_templates(pytestconfig: pytest.Config, pgmig_database_url: str) -> TemplateDatabases:
     """The session's template manager: ``clone()``, ``empty()`` and ``drop(url)`` for tests that need more."""
-    return _user_error(_session(pytestconfig).templates)
+    return _user_error(lambda: _session(pytestconfig).templates())
 
 
 @pytest.fixture
 def pgmig_db(pytestconfig: pytest.Config, pgmig_templates: TemplateDatabases) -> Iterator[str]:
     """URL of a fresh, fully migrated database, cloned from the template; dropped after the test."""
-    session = _session(pytestconfig)
+    session = _user_error(lambda: _session(pytestconfig))
     url = _user_error(lambda: session.clone(pgmig_templates))
     try:
         yield url
@@ -240,7 +242,7 @@ def pgmig_app(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> It
             "pytest-flask convention). Define one in conftest.py.",
             pytrace=False,
         )
-    session = _session(pytestconfig)
+    session = _user_error(lambda: _session(pytestconfig))
     explicit_dir = bool(pytestconfig.getoption("pgmig_directory") or pytestconfig.getini("pgmig_directory"))
     settings = session.settings if explicit_dir else app_settings(app, session.settings)
     templates = _user_error(lambda: session.templates(settings))

@@ -90,8 +90,17 @@ def test_plugin_does_nothing_when_its_fixtures_are_not_used(
     # The environment names an unreachable server: any connection attempt would show in the output.
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     monkeypatch.delenv("PGMIG_TEST_DATABASE_URL", raising=False)
-    project.pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
-    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    project.pytester.makepyfile(
+        test_plain="""
+import sys
+
+def test_plain(pytestconfig):
+    assert pytestconfig.pluginmanager.has_plugin("pgmig")
+    # In a process of its own: the plugin has not even imported the engine or psycopg.
+    assert "flask_pgmig.core" not in sys.modules and "psycopg" not in sys.modules
+"""
+    )
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "pgmig:" not in result.stdout.str()
     assert project.templates() == set()
@@ -110,6 +119,12 @@ def test_no_server_configured_fails_the_tests_that_need_one_with_one_sentence(
     result.stdout.fnmatch_lines(
         ["*flask-pgmig: The pgmig pytest plugin has no PostgreSQL server*Pass --pgmig-database-url=*"]
     )
+    assert "Traceback" not in result.stdout.str()
+
+    monkeypatch.setenv("PGMIG_LOCK_TIMEOUT", "soon")
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*flask-pgmig: PGMIG_LOCK_TIMEOUT is 'soon', which is not a duration*"])
     assert "Traceback" not in result.stdout.str()
 
 
