@@ -89,14 +89,39 @@ class GuideRole(SphinxRole):
         return [nodes.emphasis(text=(title.strip() or name))], []
 
 
+MATRIX_MARKER = ".. pgmig-matrix::"
+
+
+def matrix_table() -> str:
+    """docs/_matrix/results.md (written by scripts/test-matrix) as a reST table."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in (HERE / "_matrix" / "results.md").read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("|") and not set(line.strip()) <= set("|-: ")
+    ]
+    if len(rows) < 2:
+        return "No results yet: run ``bash scripts/test-matrix``."
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in rows:
+        lines += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def insert_matrix(app: Sphinx, docname: str, source: list[str]) -> None:
+    """Replace the marker line in the scaling page with the version matrix."""
+    if MATRIX_MARKER in source[0]:
+        source[0] = source[0].replace(MATRIX_MARKER, matrix_table())
+
+
 def reread_index(app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
-    """Read the index again on every build: its guides toctree depends on which pages exist now."""
-    return ["index"]
+    """Read these again on every build: the guides toctree and the version matrix come from other files."""
+    return ["index", "scaling"]
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the guides marker and the :guide: role."""
     app.connect("source-read", insert_guides)
+    app.connect("source-read", insert_matrix)
     app.connect("env-get-outdated", reread_index)
     app.add_role("guide", GuideRole())
     return {"parallel_read_safe": True}
