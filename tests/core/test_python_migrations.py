@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -110,3 +112,34 @@ def test_python_syntax_error_names_the_line(database_url: str, tmp_path: Path) -
     with pytest.raises(MigrationParseError) as caught:
         Migrator.create(database_url, migrations).status()
     assert caught.value.message.startswith("Line ") and "'20260504000000_broken.py'" in caught.value.message
+
+
+def test_flask_db_hands_the_flask_app_to_up(database_url: str, tmp_path: Path) -> None:
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+
+    from flask_pgmig import PgMig
+
+    migrations = copy_scenario("python_app", tmp_path)
+    app = Flask(__name__, root_path=str(migrations.parent))
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        GREETING="from flask db",
+    )
+    PgMig(app, SQLAlchemy(app))
+    result = app.test_cli_runner().invoke(args=["db", "migrate"])
+    assert result.exit_code == 0, result.output
+    assert query(database_url, "SELECT body FROM notes") == [("from flask db",)]
+
+
+def test_new_python_writes_a_migration_that_runs(database_url: str, tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    base = [sys.executable, "-m", "flask_pgmig.cli", "--database-url", database_url, "--directory", str(migrations)]
+    created = subprocess.run([*base, "new", "add things", "--python"], capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    [path] = migrations.iterdir()
+    assert path.name.endswith("_add_things.py") and "def up(conn)" in path.read_text(encoding="utf-8")
+    migrate = subprocess.run([*base, "migrate"], capture_output=True, text=True, timeout=60)
+    assert migrate.returncode == 0, migrate.stderr
+    assert query(database_url, "SELECT kind, status FROM pgmig_history") == [("py", "applied")]
