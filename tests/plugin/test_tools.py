@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from plugin_helpers import Project
+from plugin_helpers import Project, drop_templates_with_prefix
+
+from flask_pgmig.testing import naming
 
 
 def test_migrator_steps_one_database_through_the_migrations(project: Project) -> None:
@@ -121,3 +123,49 @@ def test_next_test_starts_clean(pgmig_app, client, pgmig_db):
     result.assert_outcomes(passed=2)
     assert project.leftovers() == set()
     assert len(project.seen_databases()) == 2
+
+
+def test_pgmig_app_uses_the_apps_own_migrations_directory(project: Project) -> None:
+    root = project.pytester.path
+    app_dir = root / "app_migrations"
+    app_dir.mkdir()
+    (app_dir / "20260101000000_orders.sql").write_text(
+        "-- migrate:up\nCREATE TABLE orders (id int);\n-- migrate:down\nDROP TABLE orders;\n"
+    )
+    project.pytester.makepyfile(
+        shop=FLASK_APP.format(root=str(root)).replace(
+            "TESTING=True)", "TESTING=True, PGMIG_DIRECTORY='app_migrations')"
+        )
+    )
+    app_url = project.server_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    project.conftest(
+        f"\nfrom shop import create_app\n\n@pytest.fixture\ndef app():\n    return create_app({app_url!r})\n"
+    )
+    project.pytester.makepyfile(
+        test_shop="""
+from conftest import record
+from flask_pgmig.core import dsn
+
+def test_app_database_has_the_apps_migrations(pgmig_app, pgmig_db):
+    record(pgmig_db)
+    app_db = pgmig_app.extensions["pgmig"].dsn()
+    record(app_db)
+    assert app_db != pgmig_db
+    with dsn.connect(app_db) as conn:
+        assert conn.execute("SELECT to_regclass('orders') IS NOT NULL, to_regclass('users')").fetchone() == (True, None)
+"""
+    )
+    try:
+        project.run().assert_outcomes(passed=1)
+        assert project.leftovers() == set()
+
+        # With --pgmig-directory the plugin's directory is the one: an app that migrates another is refused.
+        result = project.run("--pgmig-directory=migrations")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(
+            ["*flask-pgmig: The app's migrations directory is '*app_migrations' but*"]
+        )
+    finally:
+        drop_templates_with_prefix(
+            project.server_url, naming.TEMPLATE_PREFIX + naming.project_key(app_dir) + "_"
+        )
