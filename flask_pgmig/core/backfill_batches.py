@@ -105,6 +105,7 @@ def run(job: Job, context: Context, progress: Progress, sleep: float) -> Backfil
     remaining = _count_remaining(job, progress.last_key)
     total = None if remaining is None else progress.rows_done + remaining
     context.events.backfill_started(version, job.label, progress.rows_done, total)
+    batches_started = time.perf_counter()  # the rate counts batches only, not the count above
     rows_this_run = batches = 0
     try:
         while True:
@@ -113,7 +114,7 @@ def run(job: Job, context: Context, progress: Progress, sleep: float) -> Backfil
                 break
             rows_this_run += rows
             batches += 1
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - batches_started
             rate = rows_this_run / elapsed if elapsed > 0 else 0.0
             context.events.batch_done(version, job.label, progress.rows_done, total, rate)
             if sleep > 0:
