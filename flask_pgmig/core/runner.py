@@ -12,6 +12,7 @@ import importlib.util
 import inspect
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from ..errors import ConnectionFailed, HistoryError, MigrationFailed, MigrationParseError
+from ..errors import ConnectionFailed, HistoryError, MigrationFailed, MigrationParseError, PgMigError
 from . import backfill, failures, sql
 from .events import Events
 from .files import MigrationFile, Section, SectionOptions
@@ -383,21 +384,41 @@ class Runner:
         )  # fmt: skip
 
     def _run_python(self, migration: MigrationFile, direction: str) -> None:
-        module = load_python_migration(migration)
-        function = getattr(module, direction)
-        wants_context = len(inspect.signature(function).parameters) >= 2
+        if not migration.transactional:  # autocommit: its DDL still gets the short lock_timeout
+            self._set_timeouts(migration.up.options, local=False)
         try:
+            module = load_python_migration(migration)
+            function = getattr(module, direction)
+            wants_context = len(inspect.signature(function).parameters) >= 2
             with backfill.scope(self._backfill_scope(migration.version, str(migration.path), direction)):
                 function(self.conn, self.settings.context) if wants_context else function(self.conn)
         except psycopg.Error as exc:
             fix = self._advice(exc) or f"fix '{migration.path.name}' and run again."
+            line = python_line(exc, migration)
             raise MigrationFailed(
-                f"Python migration '{migration.id}' failed in {direction}() (SQLSTATE {exc.sqlstate}): "
-                f"{_first_line(exc)}. {fix[:1].upper() + fix[1:]}",
+                f"Python migration '{migration.id}' failed in {direction}(){_at_line(line, migration)} (SQLSTATE "
+                f"{exc.sqlstate}): {_first_line(exc)}. {fix[:1].upper() + fix[1:]}",
                 version=migration.version,
                 path=str(migration.path),
+                line=line,
                 sqlstate=exc.sqlstate,
             ) from exc
+        except PgMigError:
+            raise
+        except Exception as exc:  # a bug in the migration's own Python is a user error: a message, no traceback
+            line = python_line(exc, migration)
+            raise MigrationFailed(
+                f"Python migration '{migration.id}' raised {type(exc).__name__} in {direction}()"
+                f"{_at_line(line, migration)}: {_first_line(exc)}. Fix '{migration.path.name}' and run again.",
+                version=migration.version,
+                path=str(migration.path),
+                line=line,
+            ) from exc
+        finally:
+            if not migration.transactional and not self.conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    self.conn.execute("RESET lock_timeout")
+                    self.conn.execute("RESET statement_timeout")
 
 
 class _StatementFailed(Exception):
@@ -452,6 +473,19 @@ def _migration_failed(
         sqlstate=exc.sqlstate,
         statement=statement.text,
     )
+
+
+def python_line(exc: BaseException, migration: MigrationFile) -> int | None:
+    """The line of the migration file where ``exc`` was raised (the innermost frame in that file)."""
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == str(migration.path):
+            found = frame.lineno
+    return found
+
+
+def _at_line(line: int | None, migration: MigrationFile) -> str:
+    return f" at line {line} of '{migration.path.name}'" if line else ""
 
 
 def _first_line(exc: BaseException) -> str:

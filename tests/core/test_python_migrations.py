@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,8 @@ def test_failing_transactional_python_migration_leaves_nothing(database_url: str
     with pytest.raises(MigrationFailed) as caught:
         migrator.migrate()
     message = caught.value.message
-    assert "'20260502000000_half_done'" in message and "up()" in message and "22012" in message
+    assert "'20260502000000_half_done' failed in up() at line 7 of '20260502000000_half_done.py'" in message
+    assert "22012" in message and caught.value.line == 7
     assert caught.value.sqlstate == "22012" and caught.value.path.endswith("20260502000000_half_done.py")
     assert "half_done" not in tables(database_url)
     assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
@@ -143,3 +145,23 @@ def test_new_python_writes_a_migration_that_runs(database_url: str, tmp_path: Pa
     migrate = subprocess.run([*base, "migrate"], capture_output=True, text=True, timeout=60)
     assert migrate.returncode == 0, migrate.stderr
     assert query(database_url, "SELECT kind, status FROM pgmig_history") == [("py", "applied")]
+
+
+def test_a_python_exception_is_an_error_message_not_a_traceback(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("python_basic", tmp_path)
+    (migrations / "20260504000000_buggy.py").write_text(
+        "transaction = False\n\n\ndef up(conn):\n"
+        "    timeout = conn.execute('SHOW lock_timeout').fetchone()[0]\n"
+        "    raise LookupError('lock_timeout is ' + timeout)\n",
+        "utf-8",
+    )
+    base = [sys.executable, "-m", "flask_pgmig.cli", "--database-url", database_url, "--directory", str(migrations)]
+    result = subprocess.run(
+        [*base, "migrate"], capture_output=True, text=True, timeout=60, env={**os.environ, "PGMIG_LOCK_TIMEOUT": "7s"}
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    # a transaction = False migration still runs its statements under the short lock_timeout
+    assert result.stderr.strip() == (
+        "Error: Python migration '20260504000000_buggy' raised LookupError in up() at line 6 of "
+        "'20260504000000_buggy.py': lock_timeout is 7s. Fix '20260504000000_buggy.py' and run again."
+    )
