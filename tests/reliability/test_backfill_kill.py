@@ -138,3 +138,28 @@ def test_a_concurrent_writer_keeps_going_while_the_backfill_runs(database_url: s
     marks = query(database_url, "SELECT sum(length(kind) - length(replace(kind, '!', ''))) FROM events")[0][0]
     assert marks == len(writes)
     assert query(database_url, "SELECT count(*) FROM events WHERE kind = 'new'") == [(len(writes),)]
+
+
+def test_ctrl_c_stops_between_batches_and_the_next_run_resumes(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("backfill_python", tmp_path)
+    path = migrations / "20260602000000_backfill_price.py"
+    path.write_text(path.read_text(encoding="utf-8").replace("batch_size=400)", "batch_size=100, sleep=0.05)"))
+    total = 5000
+    run = pgmig(database_url, migrations, "migrate")
+    deadline = time.monotonic() + 120  # a bound for a stuck run, not a timing assertion
+    while rows_done(database_url) < 500 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.poll() is None, f"the backfill ended before Ctrl-C: {run.communicate()}"
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "Error: interrupted" in err
+    done = rows_done(database_url)
+    assert f"backfill 'items' stopped after {done} rows (key {done}); run the migration again to resume" in err
+    assert query(database_url, "SELECT count(*) FROM items WHERE touched = 1") == [(done,)]
+
+    again = pgmig(database_url, migrations, "migrate")
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert f"resumes after key {done}" in err
+    assert query(database_url, "SELECT touched, count(*) FROM items GROUP BY touched") == [(1, total)]
