@@ -45,11 +45,13 @@ def _qualified(schema: str, name: str) -> str:
 
 
 # Each query returns (kind, schema, name, fields...) rows; the columns after the name become the description.
+# Grants are compared as effective privileges: a NULL ACL is the owner's default (acldefault), so GRANT then
+# REVOKE, which leaves an explicit ACL equal to the default, is no difference.
 # %(excluded)s is the array of pg_class oids left out (the history table, its audit log and what hangs on them).
 _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
     "schema": (
         """
-        SELECT '', n.nspname, n.nspacl::text[] AS grants
+        SELECT '', n.nspname, coalesce(n.nspacl, acldefault('n', n.nspowner))::text[] AS grants
         FROM pg_namespace n WHERE {user} AND {member}""",
         ("pg_namespace", "n.oid"),
     ),
@@ -59,7 +61,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
                CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
                     WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
                END AS kind,
-               c.relpersistence AS persistence, c.reloptions::text[] AS options, c.relacl::text[] AS grants,
+               c.relpersistence AS persistence, c.reloptions::text[] AS options,
+               coalesce(c.relacl, acldefault('r', c.relowner))::text[] AS grants,
                c.relrowsecurity AS row_security, c.relforcerowsecurity AS force_row_security,
                pg_get_expr(c.relpartbound, c.oid) AS partition_of,
                CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_by,
@@ -106,7 +109,7 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
         """
         SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL) AS type, s.seqstart AS start,
                s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max, s.seqcache AS cache,
-               s.seqcycle AS cycle, c.relacl::text[] AS grants,
+               s.seqcycle AS cycle, coalesce(c.relacl, acldefault('s', c.relowner))::text[] AS grants,
                (SELECT d.refobjid::regclass::text || '.' || a.attname FROM pg_depend d
                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a') AS owned_by
@@ -122,7 +125,7 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
                CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' WHEN 'w' THEN 'window function'
                     ELSE 'function' END AS kind,
                CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid) END AS definition,
-               p.proacl::text[] AS grants
+               coalesce(p.proacl, acldefault('f', p.proowner))::text[] AS grants
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE {user} AND {member} AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                                                   AND d.objid = p.oid AND d.deptype = 'i')""",
@@ -141,7 +144,7 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
         SELECT n.nspname, t.typname,
                CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type' END AS kind,
                CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base,
-               t.typnotnull AS not_null, t.typdefault AS default, t.typacl::text[] AS grants,
+               t.typnotnull AS not_null, t.typdefault AS default, coalesce(t.typacl, acldefault('T', t.typowner))::text[] AS grants,
                (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid) AS subtype
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype IN ('e', 'd', 'r') AND {user} AND {member}""",
@@ -246,8 +249,8 @@ def snapshot(conn: Connection, *, exclude: Sequence[tuple[str, str]] = DEFAULT_E
 
 def _normal(value: Any) -> Any:
     """Lists become sorted tuples where their order carries no meaning (grants, options)."""
-    if isinstance(value, list):
-        return tuple(sorted(str(v) for v in value))
+    if isinstance(value, list):  # an empty list (all revoked) means the same as none
+        return tuple(sorted(str(v) for v in value)) or None
     return value
 
 

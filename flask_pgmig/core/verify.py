@@ -181,7 +181,8 @@ def _refuse_non_empty(conn: Connection, migrator: Migrator, exclude: list[tuple[
 
 def _user_objects(snap: Snapshot) -> list[str]:
     ignored = {"schema", "extension", "comment", "default privileges"}
-    return [f"{kind} {name}" for kind, name in sorted(snap.objects) if kind not in ignored]
+    found = sorted((kind != "table", kind, name) for kind, name in snap.objects if kind not in ignored)
+    return [f"{kind} {name}" for _, kind, name in found]  # tables first: they say the most
 
 
 __all__ = ["VerifyReport", "scratch_database", "verify_directory"]

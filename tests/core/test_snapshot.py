@@ -106,13 +106,18 @@ def test_each_object_kind_appears_in_the_diff(shared_url: str, kind: str) -> Non
 def test_grants_on_tables_columns_and_default_privileges(shared_url: str) -> None:
     lines = diff_of(shared_url, T, "GRANT SELECT ON t TO PUBLIC; GRANT UPDATE (c) ON t TO PUBLIC; "
                     "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC;")  # fmt: skip
-    assert any(
-        line.startswith("grants of table t changed from none to [") and "=r/" in line for line in lines
-    )
+    assert any(line.startswith("grants of table t changed from [") and " to [=r/" in line for line in lines)
     assert any(line.startswith("grants of column t.c changed from none to [=w/") for line in lines)
     assert any(
         line.startswith("default privileges ") and line.endswith(" on tables was added") for line in lines
     )
+
+
+def test_grant_then_revoke_is_no_difference(shared_url: str) -> None:
+    change = (
+        "GRANT SELECT ON t TO PUBLIC; REVOKE SELECT ON t FROM PUBLIC; GRANT USAGE ON SCHEMA public TO PUBLIC;"
+    )
+    assert diff_of(shared_url, T, change) == []
 
 
 def test_extension_members_are_not_listed_one_by_one(shared_url: str) -> None:

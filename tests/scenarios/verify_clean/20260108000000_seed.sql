@@ -1,0 +1,2 @@
+-- migrate:up
+INSERT INTO billing.accounts (email) VALUES ('first@example.com');
