@@ -7,8 +7,9 @@ Importing this package never imports Flask or SQLAlchemy.
 
 from __future__ import annotations
 
-from .databases import TemplateDatabases, TemplateInfo, drop_templates
+from .databases import TemplateDatabases, TemplateInfo
 from .flask_glue import point_app_at
+from .janitor import drop_templates
 from .round_trip import RoundTripError, round_trip, test_migrations_round_trip
 from .session import SessionDatabases
 from .tester import MigrationTester

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from plugin_helpers import Project, databases, drop_templates_with_prefix
+from plugin_helpers import Project, databases
 
 from flask_pgmig.testing import naming
 
 
-def test_each_test_gets_a_fresh_migrated_database_dropped_afterwards(project: Project) -> None:
+def test_each_test_gets_a_fresh_migrated_database_dropped_afterwards(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server comes from the environment here (the other tests pass --pgmig-database-url).
+    monkeypatch.setenv("PGMIG_TEST_DATABASE_URL", project.server_url)
     project.conftest()
     project.pytester.makepyfile(
         test_app="""
@@ -31,7 +35,7 @@ def test_url_is_the_server(pgmig_database_url):
     assert pgmig_database_url.endswith("/postgres")
 """
     )
-    result = project.run("-v")
+    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
     (template,) = project.templates()
     result.stdout.fnmatch_lines(
@@ -126,35 +130,6 @@ def test_no_server_configured_fails_the_tests_that_need_one_with_one_sentence(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*flask-pgmig: PGMIG_LOCK_TIMEOUT is 'soon', which is not a duration*"])
     assert "Traceback" not in result.stdout.str()
-
-
-def test_server_from_the_environment_and_directory_from_the_ini_file(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PGMIG_TEST_DATABASE_URL", project.server_url)
-    project.pytester.makepyfile(
-        test_env="""
-def test_users(pgmig_conn):
-    assert pgmig_conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0
-"""
-    )
-    result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
-    (template,) = project.templates()
-    result.stdout.fnmatch_lines([f"pgmig: PostgreSQL * template {template} (built on first use) for *"])
-
-    moved = project.pytester.path / "db" / "migrations"
-    moved.parent.mkdir()
-    project.migrations.rename(moved)
-    project.pytester.makeini("[pytest]\npgmig_directory = db/migrations\n")
-    try:
-        result = project.pytester.runpytest_inprocess("-p", "no:cacheprovider")
-        result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
-    finally:
-        drop_templates_with_prefix(
-            project.server_url, naming.TEMPLATE_PREFIX + naming.project_key(moved) + "_"
-        )
 
 
 def test_missing_migrations_directory_is_one_sentence(project: Project) -> None:

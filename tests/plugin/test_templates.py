@@ -28,17 +28,38 @@ def template_oid(url: str, name: str) -> int:
     return int(rows[0][0])
 
 
-def test_template_is_reused_across_runs_and_rebuilt_when_a_file_changes(project: Project) -> None:
+def test_killed_run_then_reuse_then_rebuild(project: Project) -> None:
+    """Run 1 is killed and leaves its databases; run 2 drops them and reuses the template; a change rebuilds."""
     project.conftest()
-    project.pytester.makepyfile(test_a=AUDIT_COUNT)
-    first = project.run()
-    first.assert_outcomes(passed=1)
-    first.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
+    project.pytester.makepyfile(
+        test_kill="""
+import os
+from conftest import record
+
+def test_killed(pgmig_db, migrator):
+    record(pgmig_db)
+    record(migrator.url)
+    os._exit(3)  # as if the run were killed: no teardown at all
+"""
+    )
+    killed = project.run(subprocess=True)
+    assert killed.ret == 3
+    orphans = sorted(project.seen_databases())
+    assert len(orphans) == 2 and project.leftovers() == set(orphans)
     (template,) = project.templates()
     oid = template_oid(project.server_url, template)
 
+    # Run 2: a session that first asks only for an empty database already drops the dead session's databases.
+    project.pytester.makepyfile(
+        test_kill=f"""
+def test_0_orphans_are_gone(migrator):
+    found = migrator.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", [{orphans!r}])
+    assert found == []
+""",
+        test_reuse=AUDIT_COUNT,
+    )
     second = project.run()
-    second.assert_outcomes(passed=1)
+    second.assert_outcomes(passed=2)
     second.stdout.fnmatch_lines(
         [
             f"pgmig: PostgreSQL * template {template} (ready) for *",
@@ -51,7 +72,7 @@ def test_template_is_reused_across_runs_and_rebuilt_when_a_file_changes(project:
     path = project.migrations / "20260103000000_posts.sql"
     path.write_text(path.read_text().replace("DROP TABLE posts;", "DROP TABLE IF EXISTS posts;"))
     third = project.run()
-    third.assert_outcomes(passed=1)
+    third.assert_outcomes(passed=2)
     third.stdout.fnmatch_lines(["pgmig: template * built in * ms (3 migrations); builds this run: 1"])
     (rebuilt,) = project.templates()
     assert rebuilt != template
@@ -74,30 +95,6 @@ def test_two_xdist_workers_build_the_template_once_and_leave_nothing(project: Pr
     assert len(seen) == len(set(seen)) == 4  # no two tests shared (or clashed on) a name
     assert len({name.rsplit("_", 1)[0] for name in seen}) == 2  # two sessions: the two workers
     assert len(project.templates()) == 1
-    assert project.leftovers() == set()
-
-
-def test_a_killed_session_leaves_databases_that_the_next_session_drops(project: Project) -> None:
-    project.conftest()
-    project.pytester.makepyfile(
-        test_kill="""
-import os
-from conftest import record
-
-def test_killed(pgmig_db, migrator):
-    record(pgmig_db)
-    record(migrator.url)
-    os._exit(3)  # as if the run were killed: no teardown at all
-"""
-    )
-    killed = project.run(subprocess=True)
-    assert killed.ret == 3
-    orphans = set(project.seen_databases())
-    assert len(orphans) == 2 and project.leftovers() == orphans
-
-    # The next session drops them, even one that only asks for empty databases.
-    project.pytester.makepyfile(test_kill="def test_ok(migrator):\n    pass\n")
-    project.run().assert_outcomes(passed=1)
     assert project.leftovers() == set()
 
 

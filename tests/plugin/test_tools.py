@@ -159,8 +159,9 @@ def test_app_database_has_the_apps_migrations(pgmig_app, pgmig_db):
         project.run().assert_outcomes(passed=1)
         assert project.leftovers() == set()
 
-        # With --pgmig-directory the plugin's directory is the one: an app that migrates another is refused.
-        result = project.run("--pgmig-directory=migrations")
+        # A directory given to the plugin (here in the ini file) wins: an app that migrates another is refused.
+        project.pytester.makeini("[pytest]\npgmig_directory = migrations\n")
+        result = project.run()
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(
             ["*flask-pgmig: The app's migrations directory is '*app_migrations' but*"]
