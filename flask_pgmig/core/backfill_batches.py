@@ -102,7 +102,7 @@ def run(job: Job, context: Context, progress: Progress, sleep: float) -> Backfil
         context.events.notice(
             f"backfill '{job.label}' resumes after key {progress.last_key} ({progress.rows_done} rows done)"
         )
-    remaining = _count_remaining(job, progress.last_key)
+    remaining = _count_remaining(job, context, progress.last_key)
     total = None if remaining is None else progress.rows_done + remaining
     context.events.backfill_started(version, job.label, progress.rows_done, total)
     batches_started = time.perf_counter()  # the rate counts batches only, not the count above
@@ -186,7 +186,7 @@ def _batch(job: Job, context: Context, progress: Progress) -> int | None:
         return rows
 
 
-def _count_remaining(job: Job, last_key: Any) -> int | None:
+def _count_remaining(job: Job, context: Context, last_key: Any) -> int | None:
     """Rows still to do, for the total and the ETA; None when counting takes too long."""
     after, params = _after(job, last_key)
     query = sql.SQL("SELECT count(*) FROM {table} WHERE {after} AND ({where})").format(
@@ -201,7 +201,7 @@ def _count_remaining(job: Job, last_key: Any) -> int | None:
     except psycopg.Error as exc:
         if job.conn.broken:
             raise
-        raise _failed(job, Context(), exc, "") from exc
+        raise _failed(job, context, exc, "") from exc
     return int(row[0]) if row else None
 
 

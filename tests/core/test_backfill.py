@@ -242,3 +242,22 @@ def test_backfill_in_a_transactional_python_migration_says_to_add_transaction_fa
     with pytest.raises(ConfigError, match="add 'transaction = False' at its module level"):
         Migrator.create(database_url, migrations).migrate()
     assert touched(database_url) == {0: ROWS}
+
+
+def test_a_failing_sql_backfill_names_the_file_and_line(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("backfill_python", tmp_path)
+    (migrations / "20260602000000_backfill_price.py").unlink()
+    (migrations / "20260603000000_typo.sql").write_text(
+        "-- migrate:up transaction:false\n\n-- pgmig:backfill batch_size:100\nUPDATE items SET pricee = 1;\n",
+        "utf-8",
+    )
+    with pytest.raises(MigrationFailed) as caught:
+        Migrator.create(database_url, migrations).migrate()
+    assert caught.value.message.startswith(
+        "Backfill 'items' of 'items' (line 3 of '20260603000000_typo.sql') failed (SQLSTATE 42703): column "
+        '"pricee" of relation "items" does not exist.'
+    )
+    assert caught.value.line == 3 and caught.value.sqlstate == "42703"
+    assert query(database_url, "SELECT status FROM pgmig_history WHERE version = '20260603000000'") == [
+        ("failed",)
+    ]
