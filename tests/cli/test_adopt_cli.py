@@ -317,3 +317,31 @@ def test_baseline_command_text_json_and_refusal(database_url: str, tmp_path: Pat
     assert pgmig(database_url, migrations, "status", "--check").exit_code == 0
     history = pgmig(database_url, migrations, "history")
     assert history.exit_code == 0 and history.output.count("baseline") == 2
+
+
+def test_source_table_option_and_a_repeated_import(database_url: str, tmp_path: Path) -> None:
+    src = tree(tmp_path / "dbm", {
+        "1_a.sql": "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n",
+        "2_b.sql": "-- migrate:up\nCREATE TABLE b (id int);\n-- migrate:down\nDROP TABLE b;\n",
+    })  # fmt: skip
+    run_sql(database_url, "CREATE SCHEMA app; CREATE TABLE app.dbmate_versions (version text PRIMARY KEY);"
+                          "INSERT INTO app.dbmate_versions VALUES ('1'); CREATE TABLE a (id int);")  # fmt: skip
+    migrations = tmp_path / "migrations"
+    args = [
+        "import",
+        "--from",
+        "dbmate",
+        str(src),
+        "--adopt-history",
+        "--source-table",
+        "app.dbmate_versions",
+    ]
+    first = pgmig(database_url, migrations, *args)
+    assert first.exit_code == 0, first.output
+    assert "recorded 1 migration(s) as applied (0 already recorded)" in first.output
+    again = pgmig(database_url, migrations, *args)
+    assert again.exit_code == 0, again.output
+    assert "(0 written, 2 already there)" in again.output and "(1 already recorded)" in again.output
+    status = pgmig(database_url, migrations, "status")
+    assert "applied   00000000000001_a" in status.output and "pending   00000000000002_b" in status.output
+    assert pgmig(database_url, migrations, "migrate").exit_code == 0 and "b" in tables(database_url)
