@@ -91,7 +91,7 @@ class ProgressDisplay:
             if now - self._started < self.after:
                 return
             if self.tty and rows_total:
-                self._update_bar(name, rows_done, rows_total)
+                self._update_bar(name, rows_done, rows_total, rate)
                 return
             self._statement = f"backfill {name}: {_rows(rows_done, rows_total, rate)}"
             if self.tty or now - self._last_line >= self.interval:
@@ -157,17 +157,18 @@ class ProgressDisplay:
         self._last_line = now
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def _update_bar(self, name: str, rows_done: int, rows_total: int) -> None:
+    def _update_bar(self, name: str, rows_done: int, rows_total: int, rate: float) -> None:
+        # the rate and ETA are the engine's (rows of this run): click's own ETA would count the rows a
+        # resumed backfill did before as done in no time
+        info = _rate_eta(rows_done, rows_total, rate)
         if self._bar is None:
             self._clear_line()
             self._bar = click.progressbar(
-                length=rows_total, label=f"  backfill {name}", file=self.stream, show_eta=True,
-                show_percent=True, show_pos=True,
+                length=rows_total, label=f"  backfill {name}", file=self.stream, show_eta=False,
+                show_percent=True, show_pos=True, item_show_func=lambda text: text,
             )  # fmt: skip
-            self._bar.render_progress()
         step = rows_done - self._bar.pos
-        if step > 0:
-            self._bar.update(step)
+        self._bar.update(max(step, 0), info)
 
     def _close_bar(self) -> None:
         if self._bar is not None:
@@ -188,8 +189,13 @@ def _rows(done: int, total: int | None, rate: float) -> str:
     """'42,000/200,000 rows (21%), 8,400 rows/s, ETA 19 s' (what is known of it)."""
     if not total:
         return f"{done:,} rows, {rate:,.0f} rows/s"
+    return f"{done:,}/{total:,} rows ({100 * done // total}%), {_rate_eta(done, total, rate)}"
+
+
+def _rate_eta(done: int, total: int, rate: float) -> str:
+    """'8,400 rows/s, ETA 19 s' (no ETA before a rate is known or once done)."""
     eta = f", ETA {_duration((total - done) / rate)}" if rate > 0 and total > done else ""
-    return f"{done:,}/{total:,} rows ({100 * done // total}%), {rate:,.0f} rows/s{eta}"
+    return f"{rate:,.0f} rows/s{eta}"
 
 
 def _duration(seconds: float) -> str:

@@ -109,8 +109,18 @@ def test_on_a_terminal_the_timer_rewrites_one_line_and_a_backfill_gets_a_bar() -
     progress.migration_finished()
     drawn = out.getvalue()[len(timer) :]
     assert "backfill events  [" in drawn and "500/1000" in drawn and "1000/1000" in drawn and "100%" in drawn
-    assert "#" * 10 in drawn
+    assert "#" * 10 in drawn and "250 rows/s, ETA 2 s" in drawn
     assert drawn.endswith("  backfill events: 1,000 rows in 4 s\n")
+
+
+def test_a_resumed_backfill_bar_starts_where_it_stopped_with_the_runs_own_eta() -> None:
+    out, clock = Terminal(), Clock()
+    progress = display(out, clock, tty=True)
+    progress.migration_started("20260102000000_fill")
+    progress.backfill_started("events", 600, 1000)
+    clock.now += 3
+    progress.batch_done("events", 800, 1000, 50.0)  # 200 rows at 50 rows/s: 4 s to go, not 1
+    assert "800/1000   80%  50 rows/s, ETA 4 s" in out.getvalue()
 
 
 def test_close_stops_the_ticker_thread() -> None:
