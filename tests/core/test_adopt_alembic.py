@@ -55,6 +55,7 @@ def downgrade():
 def upgrade():
     op.execute("CREATE FUNCTION greet(n text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN 'hi ' || n; END; $$")
     op.execute("INSERT INTO users (id, email, mood) VALUES (1, 'a@example.org', 'ok')")
+    op.execute("UPDATE users SET email = 'b@example.org' WHERE email LIKE '%@example.org'")
 
 def downgrade():
     op.execute("DELETE FROM users")
@@ -110,6 +111,7 @@ def test_alembic_import_adopt_and_carry_on(database_url: str, tmp_path: Path) ->
     assert "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY users_email" in index_file
     assert "COMMIT" not in index_file and "alembic_version" not in index_file
     assert "-- alembic id: c3" in index_file
+    assert "LIKE '%@example.org'" in (ours / files[-1]).read_text()  # offline SQL must not double '%'
     assert "-- Import point: the last migration imported from alembic (e5)." in (ours / files[-1]).read_text()
 
     assert pgmig(database_url, ours, "status", "--check").exit_code == 0
@@ -124,7 +126,7 @@ def test_alembic_import_adopt_and_carry_on(database_url: str, tmp_path: Path) ->
     assert tables(database_url) == {"alembic_version", "pgmig_history", "pgmig_history_audit"}
     rebuilt = pgmig(database_url, ours, "migrate")
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert query(database_url, "SELECT greet(name) FROM users") == [("hi x",)]
+    assert query(database_url, "SELECT greet(name), email FROM users") == [("hi x", "b@example.org")]
 
     # the heads recorded in alembic_version stand for all their ancestors; an unknown head is refused
     source_set = read_source("alembic", source)

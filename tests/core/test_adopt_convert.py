@@ -88,3 +88,11 @@ def test_every_file_reads_back_as_written(tmp_path: Path) -> None:
         write(conversion, tmp_path / "m")
         (parsed,) = discover(tmp_path / "m")
         assert parsed.up.sql == "INSERT INTO t VALUES ('café');\n" and parsed.down is not None
+
+
+def test_an_empty_down_is_reported_as_irreversible(tmp_path: Path) -> None:
+    src = tree(tmp_path, {"1_x.sql": "-- +goose Up\nCREATE TABLE t (a int);\n-- +goose Down\n-- nothing\n"})
+    (converted,) = convert(read_source("goose", src)).migrations
+    assert any("the down section is empty: rollback refuses" in f.message for f in converted.findings)
+    write(convert(read_source("goose", src)), tmp_path / "m")
+    assert discover(tmp_path / "m")[0].down is None

@@ -37,7 +37,9 @@ def render(revision, name):
         return None
     buffer = io.StringIO()
     with EnvironmentContext(config, script, as_sql=True) as env:
-        env.configure(dialect_name="postgresql", output_buffer=buffer, literal_binds=True)
+        env.configure(  # "named" like Alembic's own env.py template: '%' is not doubled in the SQL
+            dialect_name="postgresql", output_buffer=buffer, literal_binds=True, dialect_opts={"paramstyle": "named"}
+        )
         with Operations.context(env.get_context()):
             function()
     return buffer.getvalue()

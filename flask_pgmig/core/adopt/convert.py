@@ -17,7 +17,7 @@ from pathlib import Path
 from ... import __version__
 from ...errors import MigrationFileError, MigrationParseError
 from .. import sql as pgsql
-from ..files import FILE_NAME, parse_sections
+from ..files import FILE_NAME, is_blank_sql, parse_sections
 from .model import NOTE, WARNING, Finding, SourceMigration, SourceSection, SourceSet
 from .templating import find_templating
 
@@ -84,6 +84,9 @@ def _convert_one(tool: str, migration: SourceMigration, version: str, point: str
         down_sql, down_options = "-- The source has no down migration: rollback refuses this one.\n", ""
     else:
         down_sql, down_options = _section(tool, migration.down, findings)
+        if is_blank_sql(down_sql) and not is_blank_sql(up_sql):
+            message = f"the down section is empty: rollback refuses this migration ({tool} ran it as a no-op)"
+            findings.append(Finding(message, migration.down.file, migration.down.line, NOTE))
     header = [f"-- Imported from {tool} by flask-pgmig {__version__}: {', '.join(migration.files)}"]
     header.append(f"-- {tool} id: {migration.source_id}")
     if point is not None:
