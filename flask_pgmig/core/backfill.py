@@ -109,21 +109,21 @@ def backfill(
     In a migration, progress is committed with every batch; a run that was interrupted resumes after the last
     committed batch, and a finished backfill is skipped when the migration runs again.
     """
-    batch_timeout_ms = _timeout_ms(statement_timeout)
-    if batch_size < 1:
-        raise ConfigError(
-            f"backfill() of '{table}' got batch_size={batch_size}; give 1 or more rows per batch."
-        )
-    if sleep < 0:
-        raise ConfigError(f"backfill() of '{table}' got sleep={sleep}; give 0 or more seconds.")
     current = _SCOPE.get()
+    line = _caller_line(current)
+    called = f"backfill() of '{table}'{_origin(current, line)}"
+    batch_timeout_ms = _timeout_ms(statement_timeout, called)
+    if batch_size < 1:
+        raise ConfigError(f"{called} got batch_size={batch_size}; give 1 or more rows per batch.")
+    if sleep < 0:
+        raise ConfigError(f"{called} got sleep={sleep}; give 0 or more seconds.")
     label = name or table
     _refuse_transaction(conn, table, current)
     _claim_name(current, label, table)
     job = batches.Job(
         conn=conn, table=_table_ident(table), key=sql.Identifier(key), set_sql=set_sql, where_sql=where_sql,
         batch_size=batch_size, timeout_ms=batch_timeout_ms, label=label, table_display=table, key_name=key,
-        line=_caller_line(current),
+        line=line,
     )  # fmt: skip
     if current is None:
         return batches.run(job, batches.Context(), _Memory(), sleep)
@@ -251,13 +251,20 @@ class _StoredProgress(batches.Progress):
             )
 
 
-def _timeout_ms(value: str | float) -> int:
+def _timeout_ms(value: str | float, called: str) -> int:
     ms = parse_duration_ms(value) if isinstance(value, str) else round(float(value) * 1000)
     if ms is None or ms <= 0:
         raise ConfigError(
-            f"backfill() got statement_timeout={value!r}; give seconds above 0 or a duration such as '30s'."
+            f"{called} got statement_timeout={value!r}; give seconds above 0 or a duration such as '30s'."
         )
     return ms
+
+
+def _origin(current: Scope | None, line: int | None) -> str:
+    """' (line 12 of '2026..._fill.py')' inside a migration, for error messages; '' outside."""
+    if current is None:
+        return ""
+    return f" (line {line} of '{current.path.name}')" if line else f" (in '{current.path.name}')"
 
 
 def _table_ident(table: str) -> sql.Identifier:

@@ -261,3 +261,15 @@ def test_a_failing_sql_backfill_names_the_file_and_line(database_url: str, tmp_p
     assert query(database_url, "SELECT status FROM pgmig_history WHERE version = '20260603000000'") == [
         ("failed",)
     ]
+
+
+def test_a_bad_argument_in_a_migration_names_the_file_and_line(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("backfill_python", tmp_path)
+    path = migrations / "20260602000000_backfill_price.py"
+    path.write_text(path.read_text(encoding="utf-8").replace("batch_size=400)", "batch_size=0)", 1), "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Migrator.create(database_url, migrations).migrate()
+    assert caught.value.message == (
+        "backfill() of 'items' (line 9 of '20260602000000_backfill_price.py') got batch_size=0; give 1 or more "
+        "rows per batch."
+    )
