@@ -273,3 +273,23 @@ def test_a_bad_argument_in_a_migration_names_the_file_and_line(database_url: str
         "backfill() of 'items' (line 9 of '20260602000000_backfill_price.py') got batch_size=0; give 1 or more "
         "rows per batch."
     )
+
+
+def test_batches_have_their_own_statement_timeout_class(database_url: str, tmp_path: Path) -> None:
+    """PGMIG_STATEMENT_TIMEOUT (200 ms here) limits DDL; each batch runs under the backfill's own timeout."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    make_items(database_url, 100)
+    slow = "(SELECT pg_sleep(0.3)) IS NOT NULL"  # every statement of the backfill takes over 200 ms
+    (migrations / "20260901000000_slow.sql").write_text(
+        "-- migrate:up transaction:false\n-- pgmig:backfill batch_size:50\n"
+        f"UPDATE items SET touched = 1 WHERE {slow};\n",
+        "utf-8",
+    )
+    Migrator.create(database_url, migrations, statement_timeout_ms=200).migrate()
+    assert touched(database_url) == {1: 100}
+    (migrations / "20260902000000_slow_ddl.sql").write_text(
+        f"-- migrate:up\nCREATE TABLE t AS SELECT 1 AS x WHERE {slow};\n", "utf-8"
+    )
+    with pytest.raises(MigrationFailed, match="57014"):  # the same work outside a backfill hits the DDL class
+        Migrator.create(database_url, migrations, statement_timeout_ms=200).migrate()
