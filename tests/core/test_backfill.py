@@ -270,8 +270,8 @@ def test_a_bad_argument_in_a_migration_names_the_file_and_line(database_url: str
     with pytest.raises(ConfigError) as caught:
         Migrator.create(database_url, migrations).migrate()
     assert caught.value.message == (
-        "backfill() of 'items' (line 9 of '20260602000000_backfill_price.py') got batch_size=0; give 1 or more "
-        "rows per batch."
+        "backfill() of 'items' (line 9 of '20260602000000_backfill_price.py') got batch_size=0; give 1 or "
+        "more rows per batch."
     )
 
 
