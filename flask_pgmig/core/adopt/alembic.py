@@ -50,7 +50,9 @@ out = {"heads": list(script.get_heads()), "revisions": []}
 for revision in revisions:
     entry = {
         "id": revision.revision,
-        "parents": list(revision._normalized_down_revisions),
+        "parents": [] if revision.down_revision is None else (
+            [revision.down_revision] if isinstance(revision.down_revision, str) else list(revision.down_revision)
+        ),
         "doc": revision.doc or "",
         "path": revision.path,
     }

@@ -49,7 +49,8 @@ class SourceMigration:
     """One migration of the source tool, as that tool would run it.
 
     ``source_id`` is the identifier the source tool records in its tracking table (a version number, a Flyway
-    version such as ``1.2``, an Alembic revision); ``down`` is None when the source has no down migration.
+    version such as ``1.2``, an Alembic revision); ``down`` is None when the source has no down migration;
+    ``parents`` are an Alembic revision's down revisions (two or more for a merge).
     """
 
     source_id: str
@@ -59,7 +60,6 @@ class SourceMigration:
     files: tuple[str, ...]
     findings: tuple[Finding, ...] = ()
     parents: tuple[str, ...] = ()
-    checksum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SourceSet:
     migrations: tuple[SourceMigration, ...]
     ignored: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
-    heads: tuple[str, ...] = field(default=())
+    heads: tuple[str, ...] = field(default=())  # Alembic: the heads of the revision graph
 
     def by_id(self) -> dict[str, SourceMigration]:
         """The migrations by source identifier."""
