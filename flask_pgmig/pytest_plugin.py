@@ -135,7 +135,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["pgmig"] = report
     else:  # the terminal summary comes after this hook
         config.stash.setdefault(_REPORTS, []).append(report)
-    databases.close()
+    try:
+        databases.close()
+    except Exception as error:  # the server went away, say: the next session drops what is left
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"pgmig: could not drop every test database ({error}); the next run will.")
 
 
 @pytest.hookimpl(optionalhook=True)

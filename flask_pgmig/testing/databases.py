@@ -33,6 +33,7 @@ from ..core.events import Events
 from ..core.migrator import Migrator, Settings
 from ..errors import ConfigError
 from . import naming
+from .dropper import BackgroundDropper
 from .janitor import drop_orphans, drop_template, project_lock
 
 Connection = psycopg.Connection[Any]
@@ -78,6 +79,7 @@ class TemplateDatabases:
         self._numbers = itertools.count(1)
         self._created: list[str] = []
         self._cleaned = False
+        self._dropper = BackgroundDropper(server_url, f"{naming.APPLICATION_PREFIX}-drop {self.session}")
 
     # -- the maintenance connection --------------------------------------------------------------------------
     def connection(self) -> Connection:
@@ -209,20 +211,34 @@ class TemplateDatabases:
             "then run the tests again."
         )
 
-    def drop(self, url: str) -> None:
-        """Drop a database this object created, disconnecting whoever is still connected to it."""
+    def drop(self, url: str, *, wait: bool = False) -> None:
+        """Drop a database this object created, disconnecting whoever is still connected to it.
+
+        By default the drop happens on a background thread (the next test need not wait for it);
+        :meth:`close` waits for every drop. ``wait=True`` drops it now.
+        """
         name = naming.dbname_of(url)
+        if name in self._created:
+            self._created.remove(name)
+        if wait:
+            self._drop_now(name)
+        else:
+            self._dropper.drop(name)
+
+    def _drop_now(self, name: str) -> None:
         self.connection().execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        if name in self._created:
-            self._created.remove(name)
 
     def close(self) -> None:
-        """Drop what is left of this session's databases and close the maintenance connection."""
+        """Finish every drop, drop what is left of this session's databases, close the connections.
+
+        The template stays, for the next session to reuse.
+        """
         try:
-            for name in list(self._created):
-                self.drop(self.url(name))
+            for name in self._dropper.close() + self._created:
+                self._drop_now(name)
+            self._created.clear()
         finally:
             if self._conn is not None:
                 self._conn.close()
