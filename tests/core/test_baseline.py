@@ -48,7 +48,14 @@ def test_baseline_records_without_running_then_the_rest_applies(database_url: st
 
 def test_baseline_refuses_existing_history_unless_forced(database_url: str, tmp_path: Path) -> None:
     migrations = copy_scenario("basic", tmp_path)
-    migrator = Migrator.create(database_url, migrations)
+    migrator = Migrator.create(database_url, migrations, lock_wait=0.2)
+    with psycopg.connect(database_url, autocommit=True) as holder:  # another run holds the migration lock
+        holder.execute(
+            "SELECT pg_advisory_lock(%s)", [lock_key(holder.info.dbname, "public", "pgmig_history")]
+        )
+        with pytest.raises(LockTimeout):
+            migrator.baseline("20260115093000")
+    assert "pgmig_history" not in tables(database_url)  # nothing happened without the lock
     migrator.baseline("20260115093000")
     assert tables(database_url) == {"pgmig_history", "pgmig_history_audit"}  # nothing ran
     with pytest.raises(HistoryError, match=r"already records 1 migration\(s\).*add --force"):
@@ -72,16 +79,6 @@ def test_baseline_version_must_be_a_migration(tmp_path: Path) -> None:
         migrator.baseline(None)
 
 
-def test_baseline_waits_for_the_migration_lock(database_url: str, tmp_path: Path) -> None:
-    migrator = Migrator.create(database_url, copy_scenario("basic", tmp_path), lock_wait=0.2)
-    with psycopg.connect(database_url, autocommit=True) as holder:
-        dbname = holder.info.dbname
-        holder.execute("SELECT pg_advisory_lock(%s)", [lock_key(dbname, "public", "pgmig_history")])
-        with pytest.raises(LockTimeout):
-            migrator.baseline("20260115093000")
-    assert "pgmig_history" not in tables(database_url)  # nothing happened without the lock
-
-
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('ok', 'sad');
 CREATE TABLE people (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, mood mood);
@@ -95,6 +92,10 @@ def test_from_schema_dumps_baselines_and_rebuilds(make_database: Callable[[], st
     existing, fresh = make_database(), make_database()
     run(existing, SCHEMA)
     migrations = tmp_path / "migrations"
+    missing = str(tmp_path / "bin" / "pg_dump")
+    with pytest.raises(ConfigError, match=r"pg_dump was not found .*pass --pg-dump"):
+        Migrator.create(existing, migrations).baseline(from_schema=True, pg_dump=missing)
+    assert not migrations.exists()
     result = Migrator.create(existing, migrations).baseline(from_schema=True, version="20260101000000")
     assert result.dump_file == migrations / "20260101000000_baseline.sql" and result.recorded == (
         "20260101000000",
@@ -115,13 +116,6 @@ def test_from_schema_dumps_baselines_and_rebuilds(make_database: Callable[[], st
 def test_from_schema_refuses_a_directory_with_migrations(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="already has migrations; --from-schema writes the first one"):
         Migrator.create(NO_SERVER, copy_scenario("basic", tmp_path)).baseline(from_schema=True)
-
-
-def test_from_schema_without_pg_dump(database_url: str, tmp_path: Path) -> None:
-    missing = str(tmp_path / "bin" / "pg_dump")
-    with pytest.raises(ConfigError, match=r"pg_dump was not found .*pass --pg-dump"):
-        Migrator.create(database_url, tmp_path / "m").baseline(from_schema=True, pg_dump=missing)
-    assert not (tmp_path / "m").exists()
 
 
 def test_from_schema_refuses_another_major_version(
