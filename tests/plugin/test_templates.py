@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import psycopg
 import pytest
 from plugin_helpers import Project, query
 from psycopg import sql
 
 from flask_pgmig.core.migrator import Settings
+from flask_pgmig.errors import ConfigError
 from flask_pgmig.testing import TemplateDatabases, naming
 
 AUDIT_COUNT = """
@@ -87,6 +91,7 @@ def test_two_xdist_workers_build_the_template_once_and_leave_nothing(project: Pr
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
         [
+            "pgmig: PostgreSQL * template * (built on first use) for *",
             "pgmig: template * built in * ms (3 migrations); builds this run: 1",
             "pgmig: test databases created: 4",
         ]
@@ -99,28 +104,45 @@ def test_two_xdist_workers_build_the_template_once_and_leave_nothing(project: Pr
 
 
 @pytest.fixture
-def templates(project: Project, pg_server_url: str) -> TemplateDatabases:
+def templates(project: Project, pg_server_url: str) -> Iterator[TemplateDatabases]:
     made = TemplateDatabases(pg_server_url, Settings(directory=project.migrations))
     yield made
     made.close()
 
 
-def test_clone_ends_a_stale_connection_of_its_own_session_to_the_template(
+def connect_to_template(server_url: str, name: str, application_name: str) -> psycopg.Connection[Any]:
+    """A connection to a template (which refuses connections: allowed for a moment)."""
+    ident = sql.Identifier(name)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident))
+        try:
+            url = naming.url_with_dbname(server_url, name)
+            return psycopg.connect(url, autocommit=True, application_name=application_name)
+        finally:
+            admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident))
+
+
+def test_clone_ends_a_stale_connection_of_its_own_session_and_names_others(
     templates: TemplateDatabases, pg_server_url: str
 ) -> None:
     name = templates.prepare().name
-    url = templates.url(name)
-    ident = sql.Identifier(name)
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident))
-        stale = psycopg.connect(url, autocommit=True, application_name=templates.build_name)
-        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident))
+    stale = connect_to_template(pg_server_url, name, templates.build_name)
     try:
         clone = templates.clone()  # PostgreSQL refuses while `stale` is connected; the retry ends it
         assert query(clone, "SELECT count(*) FROM users") == [(0,)]
         assert stale.broken or _is_dead(stale)
     finally:
         stale.close()
+
+    other = connect_to_template(pg_server_url, name, "someone-else")
+    try:
+        with pytest.raises(
+            ConfigError, match=r"cannot clone the test template .*application_name 'someone-else'"
+        ):
+            templates.clone()
+        assert not _is_dead(other)  # never another session's connection
+    finally:
+        other.close()
 
 
 def _is_dead(conn: psycopg.Connection[object]) -> bool:
