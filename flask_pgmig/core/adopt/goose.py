@@ -93,7 +93,7 @@ def _sql_migration(root: Path, version: int, name: str, path: Path) -> SourceMig
             continue
         if word == "no transaction":
             transaction = False
-            findings.append(Finding("'-- +goose NO TRANSACTION'", file, number, NOTE))
+            findings.append(Finding("'-- +goose NO TRANSACTION' became transaction:false", file, number, NOTE))
             line = "\n"
         elif word in ("statementbegin", "statementend"):
             line = "\n"  # keep line numbers; PostgreSQL's lexer finds statement ends itself
