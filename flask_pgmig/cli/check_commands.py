@@ -1,4 +1,4 @@
-"""``check`` (offline: files, syntax, transactions, unsafe DDL) and ``verify`` (up -> down -> up on a scratch database).
+"""``check`` (offline: files, syntax, transactions, unsafe DDL) and ``verify`` (up, down, up on a scratch DB).
 
 Also the printing of ``migrate --dry-run --execute`` and the PGMIG_LINT run before ``migrate``, which the
 ``migrate`` command calls.
@@ -62,7 +62,7 @@ def verify_command(scratch_url: str | None, strict: bool, as_json: bool) -> None
 
 
 def print_check(report: CheckReport) -> None:
-    """``file:line:column: severity [rule] message``, then why and the fix for lint findings, then a summary."""
+    """``file:line:column: severity [rule] message``, then why and the fix of lint findings, and a summary."""
     for finding in report.findings:
         click.echo(f"{finding.location}: {finding.severity} [{finding.rule}] {finding.message}")
         if finding.why:
@@ -145,8 +145,9 @@ def lint_before_migrate(pending: Callable[[], list[str]]) -> None:
         first = report.errors[0]
         raise MigrationFileError(
             f"PGMIG_LINT is 'error' and the pending migrations have {len(report.errors)} problem(s), first "
-            f"at '{first.location}' [{first.rule}]. Nothing was applied. Fix them, silence one on purpose with "
-            "'-- pgmig:allow <rule-id> because <reason>' above the statement, or set PGMIG_LINT to 'warn'.",
+            f"at '{first.location}' [{first.rule}]. Nothing was applied. Fix them, silence one on purpose "
+            "with '-- pgmig:allow <rule-id> because <reason>' above the statement, or set PGMIG_LINT to "
+            "'warn'.",
             paths=sorted({str(source().directory() / f.file) for f in report.errors}),
         )
 

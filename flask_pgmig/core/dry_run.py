@@ -1,8 +1,9 @@
 """``migrate --dry-run --execute``: prove the pending migrations against the real database, then undo them.
 
-The transactional migrations run, in order and exactly as ``migrate`` runs them (history rows included), inside
-one outer transaction that is always rolled back: the database is left as it was, history table included. A
-``transaction:false`` migration cannot be undone that way, so it is not executed and is listed with the reason.
+The transactional migrations run, in order and exactly as ``migrate`` runs them (history rows included),
+inside one outer transaction that is always rolled back: the database is left as it was, history table
+included. A ``transaction:false`` migration cannot be undone that way, so it is not executed and is listed
+with the reason.
 The outer transaction keeps every lock it takes until the rollback, like ``--atomic`` would.
 """
 
@@ -45,6 +46,9 @@ class DryRunExecution:
         return self.failed is None
 
 
+NOT_UNDOABLE = "not executed: it is transaction:false, and what it does cannot be rolled back"
+
+
 class _Undo(Exception):
     """Raised at the end of the outer transaction to roll it back, whatever happened inside."""
 
@@ -68,8 +72,7 @@ def _run(runner: Runner, planned: Sequence[MigrationFile], result: DryRunExecuti
     not_run: list[str] = []
     for index, migration in enumerate(planned):
         if not migration.transactional:
-            result.skipped.append((migration.id, (
-                "not executed: it is transaction:false, and what it does cannot be rolled back")))  # fmt: skip
+            result.skipped.append((migration.id, NOT_UNDOABLE))
             not_run.append(migration.id)
             continue
         started = time.perf_counter()

@@ -1,10 +1,10 @@
 """``check``: everything that can be wrong with a migrations directory, found offline (no database) and fast.
 
 File names, sections and options (through :mod:`.files`), every statement through PostgreSQL's own parser
-(pglast) with the file, line, column and offending text of a syntax error, statements that cannot run inside the
-transaction of a transactional migration, a missing down section where the up creates something, and the
-unsafe-DDL lint rules of :mod:`.lint_rules`. A finding is silenced for one statement by a comment above it or at
-the end of its line: ``-- pgmig:allow <rule-id>[, <rule-id>] because <reason>``.
+(pglast) with the file, line, column and offending text of a syntax error, statements that cannot run inside
+the transaction of a transactional migration, a missing down section where the up creates something, and the
+unsafe-DDL lint rules of :mod:`.lint_rules`. A finding is silenced for one statement by a comment above it or
+at the end of its line: ``-- pgmig:allow <rule-id>[, <rule-id>] because <reason>``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from .lint_rules import RULES, closest_rule
 
 LINT_MODES = ("off", "warn", "error")
 ALLOW = re.compile(
-    r"--[ \t]*pgmig:allow\b[ \t]*(?P<rules>[\w-]+(?:[ \t]*,[ \t]*[\w-]+)*)?(?:[ \t]+because\b[ \t]*(?P<why>.*))?"
+    r"--[ \t]*pgmig:allow\b[ \t]*(?P<rules>[\w-]+(?:[ \t]*,[ \t]*[\w-]+)*)?"
+    r"(?:[ \t]+because\b[ \t]*(?P<why>.*))?"
 )
 # Only statements whose first word is one of these can break a rule; the others are not parsed into trees
 # (building pglast nodes is what costs time on a big data migration).
@@ -50,7 +51,7 @@ _ADDS = (lint_checks.AT.AT_AddColumn, lint_checks.AT.AT_AddConstraint, lint_chec
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: ``rule`` is a lint rule id, or 'file', 'syntax', 'transaction', 'backfill', 'suppression'."""
+    """One problem: ``rule`` is a lint rule id, or file, syntax, transaction, backfill or suppression."""
 
     rule: str
     severity: str  # "error" or "warning"
@@ -130,8 +131,8 @@ def _read_files(root: Path, report: CheckReport, versions: Collection[str] | Non
             if looks_like_migration(name):
                 report.findings.append(Finding("file", "error", name, None, None, (
                     f"'{name}' does not follow the migration file name grammar. Rename it to "
-                    "'<version>_<name>.sql' (or .py): 14 digits (YYYYMMDDHHMMSS) or 8 (YYYYMMDD), then letters, "
-                    "digits, '_' or '-'.")))  # fmt: skip
+                    "'<version>_<name>.sql' (or .py): 14 digits (YYYYMMDDHHMMSS) or 8 (YYYYMMDD), then "
+                    "letters, digits, '_' or '-'.")))  # fmt: skip
             continue
         key = version_key(match["version"])
         if key in seen:
@@ -214,8 +215,9 @@ class FileChecker:
             fix = (
                 "Remove it: each migration already runs in its own transaction."
                 if control
-                else f"Add 'transaction:false' to its marker line ('-- migrate:{direction} transaction:false'), "
-                "and keep such statements in a migration of their own."
+                else "Add 'transaction:false' to its marker line "
+                f"('-- migrate:{direction} transaction:false'), and keep such statements in a migration of "
+                "their own."
             )
             self._add(Finding("transaction", "error", self.name, line, statement.column, (
                 f"Line {line} of '{self.name}' has {reason}, which cannot run inside a transaction: "
@@ -272,8 +274,8 @@ class FileChecker:
                 problem = "gives no reason"
             if problem:
                 self.report.findings.append(Finding("suppression", "error", self.name, line, None, (
-                    f"The '-- pgmig:allow' comment before line {line} of '{self.name}' {problem}. Write it as "
-                    "'-- pgmig:allow <rule-id> because <reason>'.")))  # fmt: skip
+                    f"The '-- pgmig:allow' comment before line {line} of '{self.name}' {problem}. Write it "
+                    "as '-- pgmig:allow <rule-id> because <reason>'.")))  # fmt: skip
 
 
 def _allowed(text: str) -> dict[str, str]:

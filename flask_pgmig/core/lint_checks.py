@@ -1,8 +1,8 @@
 """The unsafe-DDL checks over pglast parse trees (the rules themselves are described in :mod:`.lint_rules`).
 
-Pure. Each check sees one parsed statement with what the linter knows at that point: the tables created earlier in
-the same migration (those are new, so locking them hurts nobody) and what earlier migrations of the directory
-established (column types, validated ``CHECK (col IS NOT NULL)`` constraints).
+Pure. Each check sees one parsed statement with what the linter knows at that point: the tables created
+earlier in the same migration (those are new, so locking them hurts nobody) and what earlier migrations of the
+directory established (column types, validated ``CHECK (col IS NOT NULL)`` constraints).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pglast import ast, enums
 from .lint_types import TypeSpec, rewrites, type_spec
 
 AT = enums.AlterTableType
-# Functions whose result differs per row: as a column default they force a table rewrite (PostgreSQL 11+ stores
-# any non-volatile default without touching rows).
+# Functions whose result differs per row: as a column default they force a table rewrite (PostgreSQL 11+
+# stores any non-volatile default without touching rows).
 VOLATILE_FUNCTIONS = frozenset({
-    "random", "random_normal", "gen_random_uuid", "uuidv4", "uuidv7", "uuid_generate_v1", "uuid_generate_v1mc",
-    "uuid_generate_v4", "clock_timestamp", "timeofday", "nextval", "setval", "gen_random_bytes",
+    "random", "random_normal", "gen_random_uuid", "uuidv4", "uuidv7", "uuid_generate_v1",
+    "uuid_generate_v1mc", "uuid_generate_v4", "clock_timestamp", "timeofday", "nextval", "setval",
+    "gen_random_bytes",
 })  # fmt: skip
 SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
 _SHARE_LOCK = 5  # LOCK TABLE modes from SHARE up block writes
@@ -48,6 +49,7 @@ class Scope:
 
     transactional: bool = True
     created: set[str] = field(default_factory=set)
+    indexes: set[str] = field(default_factory=set)  # created in this migration, so nobody uses them yet
     altered: set[str] = field(default_factory=set)
     not_valid: set[tuple[str, str]] = field(default_factory=set)
     enum_values: dict[str, int] = field(default_factory=dict)  # label -> line of its ADD VALUE
@@ -119,11 +121,18 @@ def _check(node: ast.Node, scope: Scope, known: Known) -> Iterator[Hit]:
         for table in _dropped_tables(node):
             if table not in scope.created:
                 yield "ban-drop-table", f"drops existing table '{table}'"
+    elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
+        existing = [name for name in _dropped_tables(node) if name not in scope.indexes]
+        if existing and not node.concurrent:
+            yield "require-concurrent-index-deletion", f"drops index '{existing[0]}' without CONCURRENTLY"
+    elif isinstance(node, ast.DropdbStmt):
+        yield "ban-drop-database", f"drops database '{node.dbname}'"
     else:
         yield from _check_maintenance(node, scope)
 
 
 def _dropped_tables(node: ast.DropStmt) -> list[str]:
+    """The (unqualified) names a DROP TABLE or DROP INDEX statement names."""
     names: list[str] = []
     for parts in node.objects or ():
         last = parts[-1] if isinstance(parts, tuple) and parts else None
@@ -265,6 +274,8 @@ def _learn(node: ast.Node, line: int, scope: Scope, known: Known) -> None:
         for element in node.tableElts or ():
             if isinstance(element, ast.ColumnDef):
                 known.column_types[(table, str(element.colname))] = type_spec(element.typeName)
+    elif isinstance(node, ast.IndexStmt) and node.idxname:
+        scope.indexes.add(str(node.idxname))
     elif isinstance(node, ast.CreateTableAsStmt) and isinstance(node.into, ast.IntoClause):
         scope.created.add(table_name(node.into.rel))
     elif isinstance(node, ast.AlterTableStmt) and node.objtype == enums.ObjectType.OBJECT_TABLE:

@@ -22,8 +22,9 @@ _UNLIMITED_TARGETS = {  # old type -> types it becomes without a rewrite when th
     "cidr": frozenset({"inet"}),
     "citext": frozenset({"text"}),
 }
-_DISPLAY = {"int4": "integer", "int8": "bigint", "int2": "smallint", "bpchar": "char", "float8": "double precision",
-            "float4": "real", "bool": "boolean", "timestamptz": "timestamp with time zone"}  # fmt: skip
+_DISPLAY = {"int4": "integer", "int8": "bigint", "int2": "smallint", "bpchar": "char",
+            "float8": "double precision", "float4": "real", "bool": "boolean",
+            "timestamptz": "timestamp with time zone"}  # fmt: skip
 
 
 @dataclass(frozen=True)

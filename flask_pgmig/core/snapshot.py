@@ -2,9 +2,9 @@
 
 Used by ``verify`` (up -> down must give back the schema of before) and by the pytest plugin's round trip.
 Objects that belong to an extension are described by the extension alone; the history table and its audit log
-are left out. Each object is keyed by its kind and display name (``public.`` omitted), and described by the
-fields that a migration can change: definitions as PostgreSQL itself prints them (``pg_get_*def``), so that two
-equal schemas give equal snapshots whatever order they were built in.
+are left out. Each object is keyed by its kind and display name (``public.`` omitted), and described by
+the fields that a migration can change: definitions as PostgreSQL itself prints them (``pg_get_*def``), so
+that two equal schemas give equal snapshots whatever order they were built in.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ DEFAULT_EXCLUDE: tuple[tuple[str, str], ...] = (
     ("public", "pgmig_history_audit"),
 )
 
-# Composed with psycopg.sql into the queries below: {user} keeps user schemas (alias n), {member} drops objects
-# that belong to an extension (the extension itself stands for them).
+# Composed with psycopg.sql into the queries below: {user} keeps user schemas (alias n), {member} drops
+# objects that belong to an extension (the extension itself stands for them).
 _USER_SCHEMA = pgsql.SQL(
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%' "
     "AND n.nspname NOT LIKE 'pg\\_temp\\_%%'"
@@ -47,7 +47,7 @@ def _qualified(schema: str, name: str) -> str:
 # Each query returns (kind, schema, name, fields...) rows; the columns after the name become the description.
 # Grants are compared as effective privileges: a NULL ACL is the owner's default (acldefault), so GRANT then
 # REVOKE, which leaves an explicit ACL equal to the default, is no difference.
-# %(excluded)s is the array of pg_class oids left out (the history table, its audit log and what hangs on them).
+# %(excluded)s is the array of pg_class oids left out (the history table, its audit log, what hangs on them).
 _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
     "schema": (
         """
@@ -59,7 +59,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
         """
         SELECT n.nspname, c.relname,
                CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
-                    WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
+                    WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
+                    WHEN 'c' THEN 'composite type'
                END AS kind,
                c.relpersistence AS persistence, c.reloptions::text[] AS options,
                coalesce(c.relacl, acldefault('r', c.relowner))::text[] AS grants,
@@ -79,9 +80,11 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
         SELECT n.nspname, c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod) AS type,
                a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS default,
                NULLIF(a.attidentity, '') AS identity, NULLIF(a.attgenerated, '') AS generated,
-               CASE WHEN a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text END AS collation,
+               CASE WHEN a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text
+               END AS collation,
                a.attacl::text[] AS grants
-        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_type t ON t.oid = a.atttypid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
@@ -101,7 +104,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
     "index": (
         """
         SELECT n.nspname, ic.relname, pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid
-        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_namespace n ON n.oid = ic.relnamespace
         WHERE {user} AND i.indrelid <> ALL(%(excluded)s) AND {member}""",
         ("pg_class", "ic.oid"),
     ),
@@ -109,7 +113,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
         """
         SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL) AS type, s.seqstart AS start,
                s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max, s.seqcache AS cache,
-               s.seqcycle AS cycle, coalesce(c.relacl, acldefault('s', c.relowner))::text[] AS grants,
+               s.seqcycle AS cycle,
+               coalesce(c.relacl, acldefault('s', c.relowner))::text[] AS grants,
                (SELECT d.refobjid::regclass::text || '.' || a.attname FROM pg_depend d
                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a') AS owned_by
@@ -122,13 +127,15 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
     "routine": (
         """
         SELECT n.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-               CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' WHEN 'w' THEN 'window function'
+               CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
+                    WHEN 'w' THEN 'window function'
                     ELSE 'function' END AS kind,
                CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid) END AS definition,
                coalesce(p.proacl, acldefault('f', p.proowner))::text[] AS grants
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE {user} AND {member} AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                                                  AND d.objid = p.oid AND d.deptype = 'i')""",
+        WHERE {user} AND {member}
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                          AND d.objid = p.oid AND d.deptype = 'i')""",
         ("pg_proc", "p.oid"),
     ),
     "trigger": (
@@ -142,9 +149,11 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
     "type": (
         """
         SELECT n.nspname, t.typname,
-               CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type' END AS kind,
+               CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
+               END AS kind,
                CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base,
-               t.typnotnull AS not_null, t.typdefault AS default, coalesce(t.typacl, acldefault('T', t.typowner))::text[] AS grants,
+               t.typnotnull AS not_null, t.typdefault AS default,
+               coalesce(t.typacl, acldefault('T', t.typowner))::text[] AS grants,
                (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid) AS subtype
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype IN ('e', 'd', 'r') AND {user} AND {member}""",
@@ -169,7 +178,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
         SELECT n.nspname, c.relname || '.' || p.polname, p.polcmd AS command, p.polpermissive AS permissive,
                (SELECT array_agg(CASE WHEN r = 0 THEN 'public' ELSE r::regrole::text END ORDER BY 1)
                 FROM unnest(p.polroles) r) AS roles,
-               pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
+               pg_get_expr(p.polqual, p.polrelid) AS using,
+               pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
         FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE {user}""",
         None,
@@ -194,7 +204,8 @@ _QUERIES: dict[str, tuple[str, tuple[str, str] | None]] = {
     "default privileges": (
         """
         SELECT coalesce(n.nspname, ''), a.defaclrole::regrole::text || ' on ' || CASE a.defaclobjtype
-                 WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types'
+                 WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
+                 WHEN 'T' THEN 'types'
                  WHEN 'n' THEN 'schemas' ELSE a.defaclobjtype::text END,
                a.defaclacl::text[] AS grants
         FROM pg_default_acl a LEFT JOIN pg_namespace n ON n.oid = a.defaclnamespace""",

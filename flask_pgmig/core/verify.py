@@ -32,7 +32,7 @@ SCRATCH_PREFIX = "pgmig_verify_"
 
 @dataclass
 class VerifyReport:
-    """What verify found: ``differences`` fail it; ``irreversible`` migrations fail it only when ``strict``."""
+    """What verify found: ``differences`` fail it; ``irreversible`` migrations fail it when ``strict``."""
 
     checked: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
@@ -55,7 +55,7 @@ def scratch_database(server_dsn: str) -> Iterator[str]:
         except psycopg.Error as exc:
             raise ConfigError(
                 f"verify could not create a scratch database on "
-                f"'{dsn_module.redact_url(server_dsn)}' ({exc.sqlstate}: {str(exc).strip().splitlines()[0]}). "
+                f"'{dsn_module.redact_url(server_dsn)}' ({exc.sqlstate}: {_first_line(exc)}). "
                 "Grant the role CREATEDB, or pass an empty database with --database-url."
             ) from None
     try:
@@ -148,7 +148,7 @@ def _step(report: VerifyReport, ident: str, what: str, run: Any) -> bool:
 
 
 def _left(change: Change) -> str:
-    """What a down section did wrong, from the difference between the schema before the up and after the down."""
+    """What a down section did wrong, from a difference between before the up and after the down."""
     if change.change == "added":
         return f"leaves {change.kind} {change.name} behind"
     if change.change == "removed":
@@ -183,6 +183,11 @@ def _user_objects(snap: Snapshot) -> list[str]:
     ignored = {"schema", "extension", "comment", "default privileges"}
     found = sorted((kind != "table", kind, name) for kind, name in snap.objects if kind not in ignored)
     return [f"{kind} {name}" for _, kind, name in found]  # tables first: they say the most
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["VerifyReport", "scratch_database", "verify_directory"]

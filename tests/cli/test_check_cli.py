@@ -52,7 +52,7 @@ def test_check_needs_no_database_and_reports_file_line_rule_why_fix() -> None:
     ) in lines
     assert "    why: CREATE INDEX without CONCURRENTLY holds a SHARE lock" in result.stdout
     assert "    fix: Use CREATE INDEX CONCURRENTLY" in result.stdout
-    assert lines[-1] == "check failed: 24 migration(s), 23 error(s), 0 warning(s)."
+    assert lines[-1] == "check failed: 26 migration(s), 25 error(s), 0 warning(s)."
     assert result.stderr == ""
 
     safe = pgmig("--directory", str(SCENARIOS / "lint_safe"), "check", env=NO_SERVER)
@@ -190,7 +190,7 @@ def test_flask_db_check_and_pgmig_lint_from_app_config(database_url: str, tmp_pa
     PgMig(app, SQLAlchemy(app))
     runner = app.test_cli_runner()
     check = runner.invoke(args=["db", "check"])
-    assert check.exit_code == 1 and "check failed: 24 migration(s), 23 error(s)" in check.output
+    assert check.exit_code == 1 and "check failed: 26 migration(s), 25 error(s)" in check.output
     migrate = runner.invoke(args=["db", "migrate"])
     assert migrate.exit_code == 1 and "PGMIG_LINT is 'error'" in migrate.output
     assert tables(database_url) == set() and migrations.is_dir()

@@ -101,6 +101,11 @@ PAIRS: dict[str, tuple[str, str]] = {
         "ALTER TABLE users DROP COLUMN legacy;",
         "ALTER TABLE users ADD COLUMN legacy2 text;",
     ),
+    "require-concurrent-index-deletion": (
+        "DROP INDEX orders_total_idx;",
+        "DROP INDEX CONCURRENTLY orders_total_idx;",
+    ),
+    "ban-drop-database": ("DROP DATABASE legacy;", "ANALYZE orders;"),
     "ban-drop-table": ("DROP TABLE orders;", "CREATE TABLE scratch (id int);\nDROP TABLE scratch;"),
     "ban-vacuum-full": ("VACUUM FULL users;", "VACUUM (ANALYZE) users;"),
     "ban-cluster": ("CLUSTER orders USING orders_pkey;", "ANALYZE orders;"),
@@ -128,13 +133,23 @@ PAIRS: dict[str, tuple[str, str]] = {
     ),
 }
 # Statements that must run outside a transaction get 'transaction:false' in both forms.
-NON_TRANSACTIONAL = {"ban-vacuum-full", "require-concurrent-reindex", "require-concurrent-partition-detach"}
+NON_TRANSACTIONAL = {
+    "ban-vacuum-full",
+    "require-concurrent-reindex",
+    "require-concurrent-partition-detach",
+    "ban-drop-database",
+    "require-concurrent-index-deletion",
+}
 
 
 @pytest.mark.parametrize("rule", sorted(PAIRS))
 def test_rule_triggers_on_unsafe_form(tmp_path: Path, rule: str) -> None:
     unsafe, _ = PAIRS[rule]
-    options = "transaction:false" if rule in NON_TRANSACTIONAL and "VACUUM" in unsafe else ""
+    options = (
+        "transaction:false"
+        if rule in NON_TRANSACTIONAL and ("VACUUM" in unsafe or "DATABASE" in unsafe)
+        else ""
+    )
     report = lint_one(tmp_path, unsafe, options=options)
     line = 2 + unsafe.count("\n")  # the last statement of the up section is the unsafe one
     assert where(report) == {("20260201000000_change.sql", line, rule)}, report.findings
@@ -199,9 +214,11 @@ def test_unsafe_scenario_finds_each_form_at_its_line() -> None:
         ("20260122000000", 3, "backfill-in-ddl-transaction"),
         ("20260123000000", 3, "constraint-validated-in-same-transaction"),
         ("20260124000000", 2, "missing-down"),
+        ("20260125000000", 2, "require-concurrent-index-deletion"),
+        ("20260126000000", 2, "ban-drop-database"),
     }
     assert found == expected
-    assert not report.ok and report.files == 24
+    assert not report.ok and report.files == 26
 
 
 def test_safe_scenario_passes_with_its_suppressions() -> None:
@@ -212,6 +229,13 @@ def test_safe_scenario_passes_with_its_suppressions() -> None:
         ("20260118000000", "renaming-column"),
         ("20260119000000", "missing-down"),
     }
+
+
+def test_index_created_in_the_same_migration_may_be_dropped(tmp_path: Path) -> None:
+    report = lint_one(
+        tmp_path, "CREATE TABLE tags (id int);\nCREATE INDEX tags_id ON tags (id);\nDROP INDEX tags_id;"
+    )
+    assert report.findings == []
 
 
 def test_column_types_are_learned_from_earlier_migrations(tmp_path: Path) -> None:

@@ -1,0 +1,4 @@
+-- migrate:up transaction:false
+DROP DATABASE legacy_reports;
+
+-- migrate:down
