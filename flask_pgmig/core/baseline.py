@@ -158,7 +158,7 @@ def baseline_from_schema(
         schema_sql = run_pg_dump(program, conn, migrator)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{version}_baseline.sql"
-    path.write_text(baseline_file(schema_sql, server_major), encoding="utf-8")
+    path.write_text(baseline_file(schema_sql, server_major, migrator.history.schema), encoding="utf-8")
     result = baseline(migrator, version, force=force)
     return BaselineResult(result.version, result.recorded, result.unchanged, dump_file=path)
 
@@ -236,15 +236,18 @@ SESSION_SET = re.compile(r"^SET (?!LOCAL )(\w+) = ", re.MULTILINE)
 SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false);"
 
 
-def baseline_file(schema_sql: str, server_major: int) -> str:
+def baseline_file(schema_sql: str, server_major: int, history_schema: str = "public") -> str:
     """A migration file from a pg_dump script.
 
     psql meta-commands (``\\restrict`` in recent pg_dump) are dropped, and session settings become
-    transaction-local so they end with this migration instead of leaking into the ones after it.
+    transaction-local so they end with this migration instead of leaking into the ones after it. The history
+    table's own schema exists before any migration runs, so it is created only if missing.
     """
     kept = "".join(line for line in schema_sql.splitlines(keepends=True) if not line.startswith("\\"))
     kept = SESSION_SET.sub(r"SET LOCAL \1 = ", kept)
     kept = kept.replace(SEARCH_PATH, "SELECT pg_catalog.set_config('search_path', '', true);")
+    own = _pattern(history_schema)
+    kept = kept.replace(f"CREATE SCHEMA {own};", f"CREATE SCHEMA IF NOT EXISTS {own};")
     return (
         f"-- The schema of the database when it was adopted (pg_dump {server_major} --schema-only).\n"
         "-- migrate:up\n"

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from helpers import copy_scenario, history_versions, query, tables
 
+from flask_pgmig.core.baseline import baseline_file
 from flask_pgmig.core.files import discover
 from flask_pgmig.core.lock import lock_key
 from flask_pgmig.core.migrator import Migrator
@@ -130,3 +131,15 @@ def test_from_schema_refuses_another_major_version(
         Migrator.create(owned_database_url, tmp_path / "m").baseline(from_schema=True, pg_dump=str(program))
     assert f"is version {dump_major} but the server is PostgreSQL {server_major}" in caught.value.message
     assert "Install the PostgreSQL" in caught.value.message
+
+
+def test_baseline_file_rewrites_session_settings() -> None:
+    dump = (
+        "SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n"
+        '\\restrict abc\nCREATE SCHEMA "pgmig";\nCREATE SCHEMA "app";\n\\unrestrict abc\n'
+    )
+    text = baseline_file(dump, 15, "pgmig")
+    assert "SET LOCAL statement_timeout = 0;" in text and "set_config('search_path', '', true)" in text
+    assert "\\restrict" not in text and "\\unrestrict" not in text
+    assert 'CREATE SCHEMA IF NOT EXISTS "pgmig";' in text and 'CREATE SCHEMA "app";' in text
+    assert text.endswith("-- migrate:down\n-- A baseline cannot be reverted: rollback refuses it.\n")
