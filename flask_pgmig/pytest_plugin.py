@@ -13,6 +13,7 @@ are imported on first use.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +36,8 @@ _SESSION = pytest.StashKey["SessionDatabases"]()
 #: The session's report, and under xdist each worker's: what the terminal summary shows.
 _REPORTS = pytest.StashKey[list[dict[str, Any]]]()
 URL_ENV = ("PGMIG_TEST_DATABASE_URL", "DATABASE_URL")
+#: A migration file name (design section 2), without importing the engine for it.
+MIGRATION_FILE = re.compile(r"^(\d{14}|\d{8})_[\w-]+\.(sql|py)$")
 MISSING_URL = (
     "Pass --pgmig-database-url=postgresql://USER@HOST/postgres (a role that may CREATE DATABASE), or set "
     "PGMIG_TEST_DATABASE_URL or DATABASE_URL."
@@ -71,7 +74,13 @@ def _wants_header(config: pytest.Config) -> bool:
     return bool(os.environ.get(URL_ENV[0])) and _directory(config).is_dir()
 
 
-def _directory(config: pytest.Config) -> Path:
+def _directory(config: pytest.Config, *, discover: bool = False) -> Path:
+    """The option, the ini key, PGMIG_DIRECTORY, else ``<rootdir>/migrations``.
+
+    With ``discover`` (when a fixture needs it, never for the header), a missing ``<rootdir>/migrations``
+    gives way to the one ``<rootdir>/<package>/migrations`` (or ``src/<package>/migrations``) that holds
+    migration files: where a Flask app keeps them by default.
+    """
     option = config.getoption("pgmig_directory")
     if option:
         return Path(config.invocation_params.dir, option)
@@ -79,7 +88,16 @@ def _directory(config: pytest.Config) -> Path:
     base = config.inipath.parent if config.inipath is not None else config.rootpath
     if ini:
         return Path(base, str(ini))
-    return Path(config.rootpath, os.environ.get("PGMIG_DIRECTORY") or "migrations")
+    default = Path(config.rootpath, os.environ.get("PGMIG_DIRECTORY") or "migrations")
+    if not discover or default.is_dir() or "PGMIG_DIRECTORY" in os.environ:
+        return default
+    found = [
+        path
+        for pattern in ("*/migrations", "src/*/migrations")
+        for path in sorted(config.rootpath.glob(pattern))
+        if path.is_dir() and any(MIGRATION_FILE.match(name) for name in os.listdir(path))
+    ]
+    return found[0] if len(found) == 1 else default
 
 
 def _session(config: pytest.Config) -> SessionDatabases:
@@ -91,7 +109,8 @@ def _session(config: pytest.Config) -> SessionDatabases:
         url = config.getoption("pgmig_database_url") or config.getini("pgmig_database_url") or None
         for name in URL_ENV:
             url = url or os.environ.get(name) or None
-        settings = settings_from_mapping(env_mapping(), directory=_directory(config), command="flask db")
+        directory = _directory(config, discover=True)
+        settings = settings_from_mapping(env_mapping(), directory=directory, command="flask db")
         config.stash[_SESSION] = SessionDatabases(url, settings, missing_url_hint=MISSING_URL)
     return config.stash[_SESSION]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from plugin_helpers import Project, databases
+from plugin_helpers import Project, databases, drop_templates_with_prefix
 
 from flask_pgmig.testing import naming
 
@@ -132,8 +132,10 @@ def test_no_server_configured_fails_the_tests_that_need_one_with_one_sentence(
     assert "Traceback" not in result.stdout.str()
 
 
-def test_missing_migrations_directory_is_one_sentence(project: Project) -> None:
-    project.pytester.makepyfile(test_x="def test_x(pgmig_db):\n    pass\n")
+def test_migrations_directory_found_in_the_app_package_or_one_sentence(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_x="def test_x(pgmig_conn):\n    pgmig_conn.execute('SELECT 1 FROM posts')\n"
+    )
     result = project.run("--pgmig-directory=nowhere")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
@@ -141,10 +143,23 @@ def test_missing_migrations_directory_is_one_sentence(project: Project) -> None:
     )
     assert "Traceback" not in result.stdout.str()
 
+    # Where Flask keeps them by default: <package>/migrations, found without any option.
+    package = project.pytester.path / "shop"
+    package.mkdir()
+    project.migrations.rename(package / "migrations")
+    try:
+        project.run().assert_outcomes(passed=1)
+    finally:
+        prefix = naming.TEMPLATE_PREFIX + naming.project_key(package / "migrations") + "_"
+        drop_templates_with_prefix(project.server_url, prefix)
+
 
 def test_a_broken_migration_fails_every_test_with_its_message_and_builds_once(project: Project) -> None:
-    (project.migrations / "20260104000000_broken.sql").write_text(
-        "-- migrate:up\nCREATE TABLE ok (id int);\nALTER TABLE nope ADD COLUMN x int;\n-- migrate:down\n"
+    attempts = project.pytester.path / "attempts.txt"
+    # A Python migration, so that every attempt to run it leaves a mark.
+    (project.migrations / "20260104000000_broken.py").write_text(
+        f"def up(conn):\n    with open({str(attempts)!r}, 'a') as f:\n        f.write('x\\n')\n"
+        "    conn.execute('ALTER TABLE nope ADD COLUMN x int')\n"
     )
     project.pytester.makepyfile(
         test_x="def test_one(pgmig_db):\n    pass\n\ndef test_two(pgmig_db):\n    pass\n"
@@ -154,4 +169,5 @@ def test_a_broken_migration_fails_every_test_with_its_message_and_builds_once(pr
     output = result.stdout.str()
     assert output.count("20260104000000_broken") >= 2 and "nope" in output
     assert "Traceback" not in output
+    assert attempts.read_text() == "x\n"  # the second test did not run the migrations again
     assert project.templates() == set()  # the half-built template was dropped
