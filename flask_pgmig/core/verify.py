@@ -82,50 +82,65 @@ def verify_directory(
         _refuse_non_empty(conn, migrator, exclude)
         with conn.transaction():  # the history table is there before the first snapshot, so it is no diff
             migrator.history.ensure(conn)
-        for migration in files:
-            if not _verify_one(migrator, conn, migration, exclude, report, events):
-                break
+        _Verifier(migrator, conn, exclude, report, events).run(files)
     return report
 
 
-def _verify_one(
-    migrator: Migrator,
-    conn: Connection,
-    migration: MigrationFile,
-    exclude: list[tuple[str, str]],
-    report: VerifyReport,
-    events: Events,
-) -> bool:
-    """Check one migration; False when the run cannot go on (an up failed)."""
-    ident = migration.id
-    events.notice(f"verify {ident}")
-    before = snapshot(conn, exclude=exclude)
-    if not _step(report, ident, "up", lambda: migrator.migrate(to=migration.version)):
-        return False
-    if migration.down is None or migration.is_noop:
-        if not migration.is_noop:
-            report.irreversible.append(ident)
-        return True
-    after_up = snapshot(conn, exclude=exclude)
-    if not _step(report, ident, "down", lambda: migrator.rollback(steps=1)):
-        return migration.down.options.transaction  # a failed autocommit down leaves a 'failed' row behind
-    after_down = snapshot(conn, exclude=exclude)
-    report.differences += [f"{ident}: down {_left(change)}" for change in changes(before, after_down)]
-    if not _step(
-        report, ident, "up, run again after its down,", lambda: migrator.migrate(to=migration.version)
-    ):
-        # Usually what the down left behind collides with the up. Go on from the schema as it is, recorded as
-        # applied, so that one forgetful down does not hide the problems of the migrations after it.
-        migrator.history.record_applied(conn, migration, 0)
-        events.notice(f"{ident}: verify goes on with the schema its down section left")
-        return True
-    again = snapshot(conn, exclude=exclude)
-    report.differences += [
-        f"{ident}: up run again after its down gives a different schema: {_second(change)}"
-        for change in changes(after_up, again)
-    ]
-    report.checked.append(ident)
-    return True
+class _Verifier:
+    """Runs the round trip of each migration, handing the last snapshot on (it is the next one's "before")."""
+
+    def __init__(
+        self,
+        migrator: Migrator,
+        conn: Connection,
+        exclude: list[tuple[str, str]],
+        report: VerifyReport,
+        events: Events,
+    ) -> None:
+        self.migrator, self.conn, self.exclude = migrator, conn, exclude
+        self.report, self.events = report, events
+
+    def snap(self) -> Snapshot:
+        return snapshot(self.conn, exclude=self.exclude)
+
+    def run(self, files: list[MigrationFile]) -> None:
+        current: Snapshot | None = self.snap()
+        for migration in files:
+            assert current is not None
+            current = self.one(migration, current)
+            if current is None:
+                break
+
+    def one(self, migration: MigrationFile, before: Snapshot) -> Snapshot | None:
+        """Check one migration; return the schema it leaves, or None when the run cannot go on."""
+        ident, report = migration.id, self.report
+        self.events.notice(f"verify {ident}")
+        if not _step(report, ident, "up", lambda: self.migrator.migrate(to=migration.version)):
+            return None
+        after_up = self.snap()
+        if migration.down is None or migration.is_noop:
+            if not migration.is_noop:
+                report.irreversible.append(ident)
+            return after_up
+        if not _step(report, ident, "down", lambda: self.migrator.rollback(steps=1)):
+            # a transactional down left nothing; a failed autocommit one leaves a 'failed' row that stops migrate
+            return after_up if migration.down.options.transaction else None
+        after_down = self.snap()
+        report.differences += [f"{ident}: down {_left(change)}" for change in changes(before, after_down)]
+        again = "up, run again after its down,"
+        if not _step(report, ident, again, lambda: self.migrator.migrate(to=migration.version)):
+            # Usually what the down left behind collides with the up. Go on from the schema as it is, recorded
+            # as applied, so that one forgetful down does not hide the problems of the migrations after it.
+            self.migrator.history.record_applied(self.conn, migration, 0)
+            self.events.notice(f"{ident}: verify goes on with the schema its down section left")
+            return after_down
+        second = self.snap()
+        report.differences += [
+            f"{ident}: up run again after its down gives a different schema: {_second(change)}"
+            for change in changes(after_up, second)
+        ]
+        report.checked.append(ident)
+        return second
 
 
 def _step(report: VerifyReport, ident: str, what: str, run: Any) -> bool:
