@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 t.name: {
                     "label": t.label,
                     "kind": t.kind,
+                    "transaction": t.transaction,
                     "version": t.version() if not t.missing() else "",
                     "missing": t.missing(),
                 }

@@ -54,6 +54,7 @@ class Tool:
     name = ""
     label = ""
     kind = "peer"  # "floor", "own" or "peer"
+    transaction = "each"  # how apply uses transactions by default: "each" migration, or all in "one"
     steps: tuple[str, ...] = STEPS
 
     def missing(self) -> str | None:
@@ -82,6 +83,7 @@ class PsqlSingle(Tool):
     name = "psql"
     label = "psql, all in one transaction (floor)"
     kind = "floor"
+    transaction = "one"
 
     def missing(self) -> str | None:
         return None if shutil.which("psql") else "psql is not installed (apt-get install postgresql-client)"
@@ -121,6 +123,7 @@ class PsqlSingle(Tool):
 class PsqlEach(PsqlSingle):
     name = "psql-each"
     label = "psql, one transaction per file, one session"
+    transaction = "each"
     steps = ("apply", "rollback")
 
     def commands(self, step: str, target: Target) -> Commands:
@@ -158,6 +161,7 @@ class Pgmig(Tool):
 class PgmigAtomic(Pgmig):
     name = "pgmig-atomic"
     label = "flask-pgmig: pgmig migrate --atomic"
+    transaction = "one"
     steps = ("apply",)
 
     def commands(self, step: str, target: Target) -> Commands:
@@ -192,7 +196,8 @@ def _venv_missing(script: str) -> str | None:
 
 class Alembic(Tool):
     name = "alembic"
-    label = "Alembic (upgrade head / current / downgrade base)"
+    label = "Alembic (upgrade head / current / downgrade base; one transaction by default)"
+    transaction = "one"  # transactional DDL on PostgreSQL, transaction_per_migration off
 
     def missing(self) -> str | None:
         return _venv_missing("alembic")
@@ -222,7 +227,8 @@ class Alembic(Tool):
 
 class FlaskMigrate(Tool):
     name = "flask-migrate"
-    label = "Flask-Migrate (flask db upgrade / current / downgrade base)"
+    label = "Flask-Migrate (flask db upgrade / current / downgrade base; one transaction by default)"
+    transaction = "one"
 
     def missing(self) -> str | None:
         return _venv_missing("flask")
@@ -323,7 +329,8 @@ class Dbmate(Tool):
 
 class NodePgMigrate(Tool):
     name = "node-pg-migrate"
-    label = "node-pg-migrate (up / up when current / down N)"
+    label = "node-pg-migrate (up / up when current / down N; one transaction by default)"
+    transaction = "one"  # --single-transaction defaults to true
 
     def missing(self) -> str | None:
         if shutil.which("node") is None:
