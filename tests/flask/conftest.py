@@ -30,12 +30,8 @@ def with_password(url: str, password: str, user: str | None = None) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
 
-def with_port(url: str, port: int) -> str:
-    """The same URL on another port (nothing listens on port 1: a refused connection)."""
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{parts.hostname}:{port}" if userinfo else f"{parts.hostname}:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+#: A URL nothing listens on, for tests that must fail (or never connect) without creating a database.
+NOWHERE = "postgresql://postgres@127.0.0.1:1/nowhere"
 
 
 def write_migration(directory: Path, version: str, name: str, up: str, down: str = "") -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import build_app, with_driver, write_migration
+from conftest import NOWHERE, build_app, with_driver, write_migration
 from flask import Flask
 from helpers import copy_scenario, history_versions, tables
 
@@ -129,10 +129,8 @@ def test_main_database_url_does_not_leak_onto_binds(make_database: Callable[[], 
         (["--all-schemas"], {}, "Error: --all-schemas needs PGMIG_TENANT_SCHEMAS"),
     ],
 )  # fmt: skip
-def test_usage_errors(
-    make_database: Callable[[], str], tmp_path: Path, args: list[str], config: dict[str, object], message: str
-) -> None:
-    app = two_bind_app(tmp_path, make_database(), make_database())
+def test_usage_errors(tmp_path: Path, args: list[str], config: dict[str, object], message: str) -> None:
+    app = two_bind_app(tmp_path, NOWHERE, NOWHERE)  # refused before any connection
     app.extensions["pgmig"].config.update(config)
     result = app.test_cli_runner().invoke(args=["db", "migrate", *args])
     assert result.exit_code == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 import pytest
-from conftest import build_app, with_driver
+from conftest import NOWHERE, build_app, with_driver
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from helpers import copy_scenario, history_versions, tables
@@ -71,8 +71,8 @@ def test_state_outside_an_app_and_on_an_unregistered_app(tmp_path: Path) -> None
         extension.state(Flask("bare", root_path=str(tmp_path)))
 
 
-def test_every_key_gets_its_default_and_is_read_once(database_url: str, tmp_path: Path) -> None:
-    app = build_app(tmp_path, PGMIG_DATABASE_URL=database_url, PGMIG_LOCK_TIMEOUT="2s")
+def test_every_key_gets_its_default_and_is_read_once(tmp_path: Path) -> None:
+    app = build_app(tmp_path, PGMIG_DATABASE_URL=NOWHERE, PGMIG_LOCK_TIMEOUT="2s")
     for key in KEYS:
         if key.name not in ("PGMIG_DATABASE_URL", "PGMIG_LOCK_TIMEOUT"):
             assert app.config[key.name] == key.default, key.name
@@ -83,12 +83,12 @@ def test_every_key_gets_its_default_and_is_read_once(database_url: str, tmp_path
     assert app.extensions["pgmig"].settings.lock_timeout_ms == 2000
 
 
-def test_directory_relative_to_root_path_and_constructor_override(database_url: str, tmp_path: Path) -> None:
-    app = build_app(tmp_path, PGMIG_DATABASE_URL=database_url, PGMIG_DIRECTORY="db/migrations")
+def test_directory_relative_to_root_path_and_constructor_override(tmp_path: Path) -> None:
+    app = build_app(tmp_path, PGMIG_DATABASE_URL=NOWHERE, PGMIG_DIRECTORY="db/migrations")
     assert app.extensions["pgmig"].directory() == tmp_path / "db" / "migrations"
     other = build_app(
         tmp_path,
-        PGMIG_DATABASE_URL=database_url,
+        PGMIG_DATABASE_URL=NOWHERE,
         PGMIG_DIRECTORY="ignored",
         extension=PgMig(directory="mine"),
     )

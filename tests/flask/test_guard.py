@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import AppFactory, with_driver, with_port, write_migration
+from conftest import NOWHERE, AppFactory, with_driver, write_migration
 from helpers import copy_scenario, history_versions, query, tables
 
 from flask_pgmig.core.lock import lock_key
@@ -99,10 +99,8 @@ def test_guard_takes_no_lock(make_app: AppFactory, database_url: str) -> None:
     assert history_versions(database_url)[-1] == "20260117120000"
 
 
-def test_unreachable_database(
-    make_app: AppFactory, database_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    nowhere = with_port(database_url, 1)
+def test_unreachable_database(make_app: AppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    nowhere = NOWHERE
     with pytest.raises(ConnectionFailed) as caught:
         make_app(PGMIG_DATABASE_URL=nowhere, PGMIG_GUARD="error")
     assert caught.value.message.startswith(f"Could not connect to PostgreSQL at '{nowhere}'")
@@ -146,9 +144,12 @@ def test_flask_db_commands_skip_the_guard(database_url: str, tmp_path: Path) -> 
         return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
 
     refused = flask("routes")
-    assert refused.returncode != 0
-    assert "PendingMigrationsError" in refused.stderr and "run 'flask db migrate'" in refused.stderr
+    assert refused.returncode != 0, refused.stdout
+    assert "PendingMigrationsError" in refused.stderr and "run 'flask db migrate'" in refused.stderr, (
+        refused.stderr
+    )
     migrated = flask("db", "migrate")
     assert migrated.returncode == 0, migrated.stderr
     assert history_versions(database_url)[-1] == "20260117120000"
-    assert "/static/<path:filename>" in flask("routes").stdout  # the guard lets the app load now
+    routes = flask("routes")
+    assert "/static/<path:filename>" in routes.stdout, routes.stderr  # the guard lets the app load now

@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from conftest import AppFactory, with_password, with_port
+from conftest import NOWHERE, AppFactory, with_password
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import query, tables
@@ -62,10 +62,10 @@ def test_modified_file_is_not_ready(app: Flask, client: FlaskClient) -> None:
 
 
 def test_unreachable_database_is_503_without_details(
-    make_app: AppFactory, database_url: str, caplog: pytest.LogCaptureFixture
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     password = "Hidden-health-pw-5150"
-    nowhere = with_port(with_password(database_url, password), 1)
+    nowhere = with_password(NOWHERE, password)
     app = make_app(PGMIG_DATABASE_URL=nowhere, PGMIG_HEALTH_ENDPOINT=ENDPOINT)
     with caplog.at_level(logging.WARNING):
         response = app.test_client().get(ENDPOINT)
@@ -80,8 +80,8 @@ def test_unreachable_database_is_503_without_details(
     assert not any(password in m for m in logged)
 
 
-def test_no_endpoint_unless_configured(make_app: AppFactory, database_url: str) -> None:
-    app = make_app(PGMIG_DATABASE_URL=database_url)
+def test_no_endpoint_unless_configured(make_app: AppFactory) -> None:
+    app = make_app(PGMIG_DATABASE_URL=NOWHERE)
     assert app.test_client().get(ENDPOINT).status_code == 404
     assert not any(rule.endpoint.startswith("pgmig_health") for rule in app.url_map.iter_rules())
 
