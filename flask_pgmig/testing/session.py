@@ -47,6 +47,8 @@ class SessionDatabases:
         self.settings = settings
         self.missing_url_hint = missing_url_hint
         self._templates: dict[tuple[str, str, str, str | None], TemplateDatabases] = {}
+        # Every template cloned from, including one a conftest made itself (an overridden pgmig_templates).
+        self._used: dict[int, TemplateDatabases] = {}
         self._failures: dict[str, PgMigError] = {}
         self.databases = 0
 
@@ -85,6 +87,7 @@ class SessionDatabases:
             self._failures[templates.template_name] = error
             raise
         url = templates.clone()
+        self._used[id(templates)] = templates
         self.databases += 1
         return url
 
@@ -96,7 +99,8 @@ class SessionDatabases:
 
     def report(self) -> SessionReport:
         """The templates this session used, and how many databases it created."""
-        used = tuple(t.info for t in self._templates.values() if t.info is not None)
+        every = {id(t): t for t in self._templates.values()} | self._used
+        used = tuple(t.info for t in every.values() if t.info is not None)
         return SessionReport(used, self.databases)
 
     def close(self) -> None:
@@ -108,6 +112,7 @@ class SessionDatabases:
             except Exception as error:  # close the others anyway; report the first failure
                 errors.append(error)
         self._templates.clear()
+        self._used.clear()
         if errors:
             raise errors[0]
 
