@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from plugin_helpers import Project, drop_templates_with_prefix
 
 from flask_pgmig.testing import naming
@@ -37,7 +39,16 @@ def test_starts_empty(migrator):
     assert migrator.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 """
     )
-    project.run().assert_outcomes(passed=2)
+    # A password in the URL (the test server trusts loopback, so any works) is never shown.
+    parts = urlsplit(project.server_url)
+    netloc = f"{parts.username or 'postgres'}:s3cr3t@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else ""
+    )
+    with_password = urlunsplit(parts._replace(netloc=netloc))
+    result = project.run(f"--pgmig-database-url={with_password}")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["pgmig: PostgreSQL * at postgresql://postgres:***@*"])
+    assert "s3cr3t" not in result.stdout.str()
     assert len(project.seen_databases()) == 2
     assert project.leftovers() == set()
     assert project.templates() == set()  # the migrator needs no template
