@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pglast import parser as pg_parser
-
 from ..errors import MigrationFileError, MigrationParseError
+from . import sql as sql_text
 
 FILE_NAME = re.compile(r"^(?P<version>\d{14}|\d{8})_(?P<name>[\w-]+)\.(?P<kind>sql|py)$")
 # A comment line that tries to be a directive; anything after "migrate:" is checked so typos are caught.
@@ -102,10 +101,8 @@ def is_blank_sql(sql: str) -> bool:
     """True when sql holds only whitespace and comments."""
     if not sql.strip():
         return True
-    try:
-        return all(tok.name in ("SQL_COMMENT", "C_COMMENT") for tok in pg_parser.scan(sql))
-    except pg_parser.ParseError:
-        return False
+    tokens = sql_text.scan_tokens(sql)
+    return tokens is not None and all(tok.name in ("SQL_COMMENT", "C_COMMENT") for tok in tokens)
 
 
 def is_ignored(file_name: str) -> bool:
@@ -209,12 +206,9 @@ def parse_file(path: Path, file_name: str | None = None) -> MigrationFile:
 
 
 def _comment_line_starts(source: str) -> set[int] | None:
-    """Byte offsets of '--' comments found by PostgreSQL's lexer; None when the lexer cannot read the file."""
-    try:
-        tokens = pg_parser.scan(source)
-    except pg_parser.ParseError:
-        return None
-    return {tok.start for tok in tokens if tok.name == "SQL_COMMENT"}
+    """Character offsets of '--' comments found by PostgreSQL's lexer; None when the lexer cannot read the file."""
+    tokens = sql_text.scan_tokens(source)
+    return None if tokens is None else {tok.start for tok in tokens if tok.name == "SQL_COMMENT"}
 
 
 def parse_sections(source: str, path: str, display: str) -> tuple[Section, Section | None]:
@@ -225,11 +219,10 @@ def parse_sections(source: str, path: str, display: str) -> tuple[Section, Secti
         str, tuple[int, SectionOptions, int]
     ] = {}  # kind -> (line number, options, char offset of body)
     offset = 0
-    byte_offset = 0
     first_content_line: int | None = None
     for number, line in enumerate(lines, start=1):
         directive = DIRECTIVE.match(line.rstrip("\r\n"))
-        comment_at = byte_offset + (len(line.encode("utf-8")) - len(line.lstrip(" \t").encode("utf-8")))
+        comment_at = offset + (len(line) - len(line.lstrip(" \t")))
         if directive and (comments is None or comment_at in comments):
             kind = directive["word"]
             _check_marker(kind, number, markers, path, display)
@@ -240,7 +233,6 @@ def parse_sections(source: str, path: str, display: str) -> tuple[Section, Secti
         ):
             first_content_line = number
         offset += len(line)
-        byte_offset += len(line.encode("utf-8"))
     if "up" not in markers:
         raise MigrationParseError(
             f"Migration file '{display}' has no '-- migrate:up' line. Add '-- migrate:up' on its own line above "

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pglast import parser as pg_parser
-
 from ..errors import (
     ChecksumMismatch,
     ConfigError,
@@ -21,6 +19,7 @@ from ..errors import (
     OutOfOrder,
 )
 from .files import MigrationFile, Section, parse_options, version_key
+from .sql import scan_tokens
 
 APPLIED, PENDING, MODIFIED, MISSING, FAILED, RUNNING = (
     "applied",
@@ -301,13 +300,7 @@ def _rollback_step(m: MigrationState, command: str) -> RollbackStep:
 
 def sql_fingerprint(sql: str) -> str | None:
     """The SQL's tokens without comments and whitespace, to tell a cosmetic edit from a real one."""
-    try:
-        tokens = pg_parser.scan(sql)
-    except pg_parser.ParseError:
+    tokens = scan_tokens(sql)
+    if tokens is None:
         return None
-    data = sql.encode("utf-8")
-    return "\x1f".join(
-        data[t.start : t.end + 1].decode("utf-8", "replace")
-        for t in tokens
-        if t.name not in ("SQL_COMMENT", "C_COMMENT")
-    )
+    return "\x1f".join(sql[t.start : t.end + 1] for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT"))

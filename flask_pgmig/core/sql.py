@@ -101,6 +101,15 @@ def _tokens(sql: str) -> tuple[list[Token], int | None]:
     return _scan_prefix(sql)  # two different non-ASCII tags became equal: lex the real text, slowly but right
 
 
+def scan_tokens(sql: str) -> list[Token] | None:
+    """PostgreSQL's tokens of ``sql`` whose offsets index the Python string (characters, not UTF-8 bytes).
+
+    None when the text does not lex (an unterminated quote or comment). Fast on non-ASCII text too.
+    """
+    tokens, failed = _tokens(sql)
+    return None if failed is not None else tokens
+
+
 def _is_word(sql: str, tok: Token) -> bool:
     return (tok.kind != "NO_KEYWORD" or tok.name == "IDENT") and sql[tok.start] != '"'
 

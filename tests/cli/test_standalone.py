@@ -48,7 +48,11 @@ def test_status_json_is_stable(database_url: str, tmp_path: Path) -> None:
     assert document["clean"] is False
     assert document["counts"]["applied"] == 1 and document["counts"]["pending"] == 2
     assert [m["state"] for m in document["migrations"]] == ["applied", "pending", "pending"]
-    assert set(document["migrations"][0]) == {"version", "name", "state", "applied_at", "duration_ms", "file"}
+    assert set(document["migrations"][0]) == {
+        "version", "name", "state", "applied_at", "duration_ms", "file", "change", "statements_done",
+        "statements_total", "error",
+    }  # fmt: skip
+    assert document["invalid_indexes"] == []
 
 
 def test_environment_settings_and_url(database_url: str, tmp_path: Path) -> None:

@@ -171,3 +171,23 @@ def test_python_migration_shape_is_read_without_importing(tmp_path: Path) -> Non
     assert migration.kind == "py" and not migration.transactional and migration.down is None
     with pytest.raises(MigrationParseError, match="no 'def up"):
         parse(tmp_path, "def down(conn):\n    pass\n", "20260115093001_nope.py")
+
+
+def test_non_ascii_text_above_the_down_marker_keeps_the_sections_apart() -> None:
+    # pglast reports token offsets in characters: a byte count would miss the marker after 'café' and run the
+    # down section as part of the up section
+    source = (
+        "-- migrate:up\n-- Ünïcödé comment — with an em dash\nCREATE TABLE t (x text);\n"
+        "INSERT INTO t VALUES ('café', '日本語');\n-- migrate:down\nDROP TABLE t;\n"
+    )
+    up, down = files.parse_sections(source, "x.sql", "x.sql")
+    assert "DROP TABLE" not in up.sql and up.sql.rstrip().endswith("'日本語');")
+    assert down is not None and down.sql == "DROP TABLE t;\n" and down.line == 6
+
+
+def test_cosmetic_fingerprint_handles_non_ascii_text() -> None:
+    from flask_pgmig.core.plan import sql_fingerprint
+
+    before = "INSERT INTO t VALUES ('café'); -- é\n"
+    assert sql_fingerprint(before) == sql_fingerprint("-- ünïcode note\nINSERT INTO t\n  VALUES ('café');")
+    assert sql_fingerprint(before) != sql_fingerprint("INSERT INTO t VALUES ('cafe');")
