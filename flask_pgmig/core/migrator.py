@@ -29,6 +29,7 @@ from .runner import Runner, RunSettings, preflight
 from .sql import split_statements
 
 if TYPE_CHECKING:  # imported when used: they build on the Migrator
+    from .baseline import BaselineResult
     from .dry_run import DryRunExecution
     from .verify import VerifyReport
 
@@ -321,7 +322,7 @@ class Migrator:
         force: bool = False,
         from_schema: bool = False,
         pg_dump: str | None = None,
-    ) -> Any:
+    ) -> BaselineResult:
         """Mark migrations up to ``version`` as applied without running them (see :mod:`.baseline`)."""
         from . import baseline as adoption
 
