@@ -145,6 +145,7 @@ class PgMigState:
         )
         self._secret_dsn: str | None = None
         self._notes_logged: set[str] = set()
+        self._binds: dict[str | None, PgMigState] = {}
 
     def for_bind(self, bind: str | None, directory: str | os.PathLike[str] | None = None) -> PgMigState:
         """The state of another Flask-SQLAlchemy bind: its engine and its PGMIG_BINDS entry (see :mod:`.binds`).
@@ -153,12 +154,20 @@ class PgMigState:
         """
         if bind == self.bind:
             return self.with_directory(directory) if directory else self
+        if directory is None and bind in self._binds:
+            return self._binds[bind]  # kept, so that a bind's secret is read once, as the main one
         from .binds import bind_config
 
-        config = bind_config(self.config, bind) if bind is not None else dict(self.config)
+        if bind is None:  # the default engine, while PGMIG_BIND names another: the main DSN is not its own
+            config = dict(self.config, PGMIG_DATABASE_URL=None, PGMIG_SECRETS=None)
+        else:
+            config = bind_config(self.config, bind)
         if directory:
             config["PGMIG_DIRECTORY"] = directory
-        return PgMigState(self.extension, self.app, self.db, bind=bind, config=config)
+        state = PgMigState(self.extension, self.app, self.db, bind=bind, config=config)
+        if directory is None:
+            self._binds[bind] = state
+        return state
 
     def with_directory(self, directory: str | os.PathLike[str]) -> PgMigState:
         """The same database and settings with another migrations directory (e.g. the tenant one)."""

@@ -33,8 +33,7 @@ def two_bind_app(root: Path, main: str, analytics: str, **config: Any) -> Flask:
         root,
         sqlalchemy_url=with_driver(main, "psycopg"),
         binds={"analytics": with_driver(analytics, "psycopg")},
-        PGMIG_BINDS={"analytics": "migrations_analytics"},
-        **config,
+        **{"PGMIG_BINDS": {"analytics": "migrations_analytics"}, **config},
     )
 
 
@@ -153,3 +152,27 @@ def test_guard_and_health_cover_every_bind(make_database: Callable[[], str], tmp
     assert app.test_cli_runner().invoke(args=["db", "migrate", "--bind", "analytics"]).exit_code == 0
     assert app.test_client().get("/ready").status_code == 200
     two_bind_app(tmp_path, main, analytics, PGMIG_GUARD="error")  # boots now
+
+
+def test_bind_settings_and_its_secret_read_once(
+    make_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main, analytics = make_database(), make_database()
+    provider = f"CALLS = []\n\ndef dsn():\n    CALLS.append(1)\n    return {analytics!r}\n"
+    (tmp_path / "bind_vault.py").write_text(provider)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app = two_bind_app(
+        tmp_path,
+        main,
+        "postgresql://nobody@127.0.0.1:1/not_used",  # the engine is ignored: the bind has a secret of its own
+        PGMIG_BINDS={"analytics": {"directory": "migrations_analytics", "secrets": "bind_vault:dsn"}},
+    )
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "migrate", "--bind", "analytics"]).exit_code == 0
+    assert history_versions(analytics)[-1] == "20260202000000"
+    assert runner.invoke(args=["db", "migrate"]).exit_code == 0
+    pgmig = app.extensions["pgmig"].extension
+    assert pgmig.check(app).ok and pgmig.check(app).ok
+    import bind_vault  # type: ignore[import-not-found]
+
+    assert bind_vault.CALLS == [1]  # once for the CLI run, the health checks and all
