@@ -27,7 +27,9 @@ def _params() -> list[click.Parameter]:
         click.Option(
             ["--bind"], metavar="NAME", help="Use the Flask-SQLAlchemy bind NAME and its migrations."
         ),
-        click.Option(["--all-binds"], is_flag=True, help="Run on every bind listed in PGMIG_BINDS."),
+        click.Option(
+            ["--all-binds"], is_flag=True, help="Run on the main database and every bind of PGMIG_BINDS."
+        ),
         click.Option(
             ["--all-schemas"], is_flag=True, help="Run once per schema matching PGMIG_TENANT_SCHEMAS."
         ),

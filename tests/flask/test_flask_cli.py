@@ -55,7 +55,7 @@ def test_psycopg2_style_url_and_pgmig_database_url(
 ) -> None:
     migrations = copy_scenario("basic", tmp_path)
     app = Flask(__name__, root_path=str(tmp_path))
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url  # postgresql:// = psycopg2 in SQLAlchemy
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url  # postgresql://: SQLAlchemy's default driver
     PgMig(app, SQLAlchemy(app))
     assert app.test_cli_runner().invoke(args=["db", "migrate"]).exit_code == 0
     assert "users" in tables(database_url)
