@@ -1,4 +1,4 @@
-"""200k rows in batches of 1000; the reliability test kills the process half-way and runs it again."""
+"""200k rows in batches of 2000; the reliability test kills the process half-way and runs it again."""
 
 from flask_pgmig import backfill
 
@@ -11,6 +11,6 @@ def up(conn):
         "events",
         "score = length(kind) + id % 100, touched = touched + 1",
         None,
-        batch_size=1000,
+        batch_size=2000,
         sleep=0.005,
     )
