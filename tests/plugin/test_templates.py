@@ -33,7 +33,7 @@ def template_oid(url: str, name: str) -> int:
 
 
 def test_killed_run_then_reuse_then_rebuild(project: Project) -> None:
-    """Run 1 is killed and leaves its databases; run 2 drops them and reuses the template; a change rebuilds."""
+    """Run 1 is killed, leaving its databases; run 2 drops them and reuses the template; a change rebuilds."""
     project.conftest()
     project.pytester.makepyfile(
         test_kill="""

@@ -163,14 +163,15 @@ def test_app_database_has_the_apps_migrations(pgmig_app, pgmig_db):
     record(app_db)
     assert app_db != pgmig_db
     with dsn.connect(app_db) as conn:
-        assert conn.execute("SELECT to_regclass('orders') IS NOT NULL, to_regclass('users')").fetchone() == (True, None)
+        found = conn.execute("SELECT to_regclass('orders') IS NOT NULL, to_regclass('users')").fetchone()
+        assert found == (True, None)
 """
     )
     try:
         project.run().assert_outcomes(passed=1)
         assert project.leftovers() == set()
 
-        # A directory given to the plugin (here in the ini file) wins: an app that migrates another is refused.
+        # A directory given to the plugin (here in the ini file) wins: an app migrating another is refused.
         project.pytester.makeini("[pytest]\npgmig_directory = migrations\n")
         result = project.run()
         result.assert_outcomes(errors=1)
