@@ -48,7 +48,9 @@ def verify_command(scratch_url: str | None, strict: bool, as_json: bool) -> None
     """Apply, revert and re-apply every migration on a scratch database, comparing catalog snapshots."""
     migrator = source().migrator(CliEvents(quiet=True))
     scratch: AbstractContextManager[str] = (
-        nullcontext(scratch_url) if scratch_url else scratch_database(migrator.dsn)
+        nullcontext(scratch_url)
+        if scratch_url
+        else scratch_database(migrator.dsn, migrator.settings.connect_kwargs)
     )
     with scratch as dsn:
         if not as_json:

@@ -46,10 +46,14 @@ class VerifyReport:
 
 
 @contextmanager
-def scratch_database(server_dsn: str) -> Iterator[str]:
-    """Create an empty temporary database on the server of ``server_dsn``, yield its DSN, then drop it."""
+def scratch_database(server_dsn: str, connect_kwargs: dict[str, Any] | None = None) -> Iterator[str]:
+    """Create an empty temporary database on the server of ``server_dsn``, yield its DSN, then drop it.
+
+    ``connect_kwargs`` are extra connection parameters (e.g. a password the Flask engine passes separately).
+    """
     name = SCRATCH_PREFIX + secrets.token_hex(6)
-    with dsn_module.connect(server_dsn) as admin:
+    extra = connect_kwargs or {}
+    with dsn_module.connect(server_dsn, **extra) as admin:
         try:
             admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
         except psycopg.Error as exc:
@@ -61,7 +65,7 @@ def scratch_database(server_dsn: str) -> Iterator[str]:
     try:
         yield make_conninfo(dsn_module.normalize_url(server_dsn), dbname=name)
     finally:
-        with dsn_module.connect(server_dsn) as admin:
+        with dsn_module.connect(server_dsn, **extra) as admin:
             admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
 
 

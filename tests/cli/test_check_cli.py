@@ -194,3 +194,14 @@ def test_flask_db_check_and_pgmig_lint_from_app_config(database_url: str, tmp_pa
     migrate = runner.invoke(args=["db", "migrate"])
     assert migrate.exit_code == 1 and "PGMIG_LINT is 'error'" in migrate.output
     assert tables(database_url) == set() and migrations.is_dir()
+
+
+def test_flask_db_verify_on_the_apps_server(database_url: str, tmp_path: Path) -> None:
+    copy_scenario("tenants", tmp_path)
+    app = Flask(__name__, root_path=str(tmp_path))
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    PgMig(app, SQLAlchemy(app))
+    result = app.test_cli_runner().invoke(args=["db", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "verify ok: 2 migration(s) reversed exactly by their down section." in result.output
+    assert tables(database_url) == set()  # the app's own database was not touched
