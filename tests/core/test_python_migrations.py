@@ -28,21 +28,15 @@ def test_python_up_and_down_round_trip(database_url: str, tmp_path: Path) -> Non
     source = (migrations / "20260502000000_seed_notes.py").read_text(encoding="utf-8")
     assert row == [("py", checksum(source), "applied")]
 
+    # one transaction with its history row: the row was written by the migration's own transaction
+    marker = query(database_url, "SELECT xid FROM seed_marker")[0][0]
+    writer = query(database_url, "SELECT xmin::text FROM pgmig_history WHERE version = '20260502000000'")
+    assert writer == [(marker,)]
+
     migrator.rollback()
     assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
     assert "seed_marker" not in tables(database_url)
     assert history_versions(database_url) == ["20260501000000"]
-
-
-def test_transactional_python_migration_shares_the_history_rows_transaction(
-    database_url: str, tmp_path: Path
-) -> None:
-    Migrator.create(database_url, copy_scenario("python_basic", tmp_path)).migrate(to="20260502000000")
-    marker = query(database_url, "SELECT xid FROM seed_marker")[0][0]
-    writer = query(database_url, "SELECT xmin::text FROM pgmig_history WHERE version = '20260502000000'")[0][
-        0
-    ]
-    assert writer == marker  # the history row was written by the migration's own transaction
 
 
 def test_failing_transactional_python_migration_leaves_nothing(database_url: str, tmp_path: Path) -> None:
@@ -97,22 +91,23 @@ def test_up_with_two_parameters_receives_the_app(database_url: str, tmp_path: Pa
     assert query(database_url, "SELECT count(*) FROM notes") == [(0,)]
 
 
-def test_python_migration_without_up_is_refused_before_anything_runs(
-    database_url: str, tmp_path: Path
-) -> None:
+# the files are read before any connection is made: no database is needed to refuse them
+NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
+
+
+def test_python_migration_without_up_is_refused_before_anything_runs(tmp_path: Path) -> None:
     migrations = copy_scenario("python_basic", tmp_path)
     (migrations / "20260504000000_broken.py").write_text("def upp(conn):\n    pass\n", "utf-8")
     with pytest.raises(MigrationParseError) as caught:
-        Migrator.create(database_url, migrations).migrate()
+        Migrator.create(NOWHERE, migrations).migrate()
     assert "'20260504000000_broken.py'" in caught.value.message and "def up(conn)" in caught.value.message
-    assert "notes" not in tables(database_url)
 
 
-def test_python_syntax_error_names_the_line(database_url: str, tmp_path: Path) -> None:
+def test_python_syntax_error_names_the_line(tmp_path: Path) -> None:
     migrations = copy_scenario("python_basic", tmp_path)
     (migrations / "20260504000000_broken.py").write_text("def up(conn):\n    return (\n", "utf-8")
     with pytest.raises(MigrationParseError) as caught:
-        Migrator.create(database_url, migrations).status()
+        Migrator.create(NOWHERE, migrations).status()
     assert caught.value.message.startswith("Line ") and "'20260504000000_broken.py'" in caught.value.message
 
 
@@ -137,8 +132,18 @@ def test_flask_db_hands_the_flask_app_to_up(database_url: str, tmp_path: Path) -
 def test_new_python_writes_a_migration_that_runs(database_url: str, tmp_path: Path) -> None:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    base = [sys.executable, "-m", "flask_pgmig.cli", "--database-url", database_url, "--directory", str(migrations)]
-    created = subprocess.run([*base, "new", "add things", "--python"], capture_output=True, text=True, timeout=60)
+    base = [
+        sys.executable,
+        "-m",
+        "flask_pgmig.cli",
+        "--database-url",
+        database_url,
+        "--directory",
+        str(migrations),
+    ]
+    created = subprocess.run(
+        [*base, "new", "add things", "--python"], capture_output=True, text=True, timeout=60
+    )
     assert created.returncode == 0, created.stderr
     [path] = migrations.iterdir()
     assert path.name.endswith("_add_things.py") and "def up(conn)" in path.read_text(encoding="utf-8")
@@ -155,9 +160,21 @@ def test_a_python_exception_is_an_error_message_not_a_traceback(database_url: st
         "    raise LookupError('lock_timeout is ' + timeout)\n",
         "utf-8",
     )
-    base = [sys.executable, "-m", "flask_pgmig.cli", "--database-url", database_url, "--directory", str(migrations)]
+    base = [
+        sys.executable,
+        "-m",
+        "flask_pgmig.cli",
+        "--database-url",
+        database_url,
+        "--directory",
+        str(migrations),
+    ]
     result = subprocess.run(
-        [*base, "migrate"], capture_output=True, text=True, timeout=60, env={**os.environ, "PGMIG_LOCK_TIMEOUT": "7s"}
+        [*base, "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PGMIG_LOCK_TIMEOUT": "7s"},
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     # a transaction = False migration still runs its statements under the short lock_timeout
