@@ -58,15 +58,20 @@ def capture_connect_args(engine: Any) -> tuple[list[Any], dict[str, Any]]:
     probe = engine.pool.recreate()
     event.listen(engine, "do_connect", listener)
     _capturing.active = True
+    connection: Any = None
     try:
         connection = probe.connect()
     except _Captured as captured:
         return captured.cargs, captured.cparams
+    except Exception:  # the app's own creator failed to connect; its text may hold the password
+        pass
     finally:
         _capturing.active = False
         event.remove(engine, "do_connect", listener)
         probe.dispose()
-    connection.close()  # a custom creator or listener connected by itself: we cannot see its arguments
+    if connection is not None:
+        connection.close()
+    # A custom creator (or a listener) connected by itself, or tried to: we cannot see its arguments.
     raise ConfigError(
         "The SQLAlchemy engine connects through a custom 'creator' or 'do_connect' hook, so its connection "
         "arguments cannot be read. Set PGMIG_DATABASE_URL (or PGMIG_SECRETS) for migrations."
