@@ -262,6 +262,7 @@ def print_plan(result: RunResult) -> None:
         return
     direction = "apply" if result.action == "migrate" else "revert"
     click.echo(f"Dry run: would {direction} {len(items)} migration(s); nothing was changed.")
+    defaults = migrator(True).settings  # the timeouts a section gets when its marker line sets none
     for ident, section, display in items:
         options = section.options
         mode = (
@@ -269,13 +270,21 @@ def print_plan(result: RunResult) -> None:
             if options.transaction
             else "transaction:false (autocommit, statement by statement)"
         )
-        timeouts = []
-        if options.lock_timeout_ms is not None:
-            timeouts.append(f"lock_timeout {options.lock_timeout_ms} ms")
-        if options.statement_timeout_ms is not None:
-            timeouts.append(f"statement_timeout {options.statement_timeout_ms} ms")
+        timeouts = [
+            f"{name} {ms(value) if value else 'off'}{'' if own is not None else ' (' + key + ')'}"
+            for name, own, value, key in (
+                ("lock_timeout", options.lock_timeout_ms,
+                 _either(options.lock_timeout_ms, defaults.lock_timeout_ms), "PGMIG_LOCK_TIMEOUT"),
+                ("statement_timeout", options.statement_timeout_ms,
+                 _either(options.statement_timeout_ms, defaults.statement_timeout_ms), "PGMIG_STATEMENT_TIMEOUT"),
+            )
+        ]  # fmt: skip
         click.echo(f"\n-- {ident} ({display}): {mode}{'; ' + ', '.join(timeouts) if timeouts else ''}")
         click.echo(section.sql.strip() or "-- (no-op)")
+
+
+def _either(own: int | None, default: int | None) -> int | None:
+    return own if own is not None else default
 
 
 def _timestamp() -> str:
