@@ -14,7 +14,7 @@ from flask import Flask
 from helpers import copy_scenario, history_versions, tables
 
 from flask_pgmig.core.lock import lock_key
-from flask_pgmig.errors import PendingMigrationsError
+from flask_pgmig.errors import ConfigError, PendingMigrationsError
 
 
 def two_bind_app(root: Path, main: str, analytics: str, **config: Any) -> Flask:
@@ -176,3 +176,21 @@ def test_bind_settings_and_its_secret_read_once(
     import bind_vault  # type: ignore[import-not-found]
 
     assert bind_vault.CALLS == [1]  # once for the CLI run, the health checks and all
+
+
+@pytest.mark.parametrize(
+    ("binds", "message"),
+    [
+        (
+            {"analytics": {"directory": "m", "dsn": "x"}},
+            "PGMIG_BINDS['analytics'] has the unknown setting 'dsn'.",
+        ),
+        ({"analytics": {"table": "t"}}, "PGMIG_BINDS['analytics'] has no 'directory'."),
+        ({"analytics": 3}, "PGMIG_BINDS['analytics'] is 3; give the bind's migrations directory"),
+        ({"": "m"}, "PGMIG_BINDS has the key ''; bind keys are the names in SQLALCHEMY_BINDS."),
+    ],
+)
+def test_malformed_binds_fail_init_app(tmp_path: Path, binds: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_app(tmp_path, PGMIG_DATABASE_URL=NOWHERE, PGMIG_BINDS=binds)
+    assert message in caught.value.message
