@@ -144,6 +144,10 @@ def test_migrate_dry_run_execute_proves_and_rolls_back(database_url: str, tmp_pa
     assert (
         "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);" in result.stdout
     )  # the plan's SQL too
+    assert (
+        "-- 20260115093000_create_users (20260115093000_create_users.sql): one transaction; lock_timeout 5000 ms "
+        "(PGMIG_LOCK_TIMEOUT), statement_timeout off (PGMIG_STATEMENT_TIMEOUT)"
+    ) in result.stdout
     assert tables(database_url) == set()
 
     failing = ["--database-url", database_url, "--directory", str(copy_scenario("sql_error_third", tmp_path))]
