@@ -203,6 +203,7 @@ def _spec(statement: Statement, options: dict[str, int | str], where: _Where) ->
         (returning, "a RETURNING list"),
         (relation.alias, "a table alias (name columns by the table name instead)"),
         (isinstance(node.whereClause, ast.CurrentOfExpr), "WHERE CURRENT OF"),
+        (relation.inh is False, "ONLY (the batches would update inheriting tables too)"),
     )
     for present, feature in refusals:
         if present:

@@ -211,6 +211,7 @@ def test_a_batch_over_its_statement_timeout_fails_with_the_fix(database_url: str
             "size:10",
         ),
         ("-- migrate:up transaction:false\n-- pgmig:backfill\nDELETE FROM items;\n", "is not an UPDATE"),
+        ("-- migrate:up transaction:false\n-- pgmig:backfill\nUPDATE ONLY items SET touched = 1;\n", "has ONLY"),
         (
             "-- migrate:up transaction:false\n-- pgmig:backfill\nUPDATE items SET touched = 1;\n"
             "-- pgmig:backfill\nUPDATE items SET touched = 2;\n",
