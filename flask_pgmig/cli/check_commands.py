@@ -55,7 +55,7 @@ def verify_command(scratch_url: str | None, strict: bool, as_json: bool) -> None
     with scratch as dsn:
         if not as_json:
             click.echo(f"Verifying on {redact_url(dsn)} ...", err=True)
-        report = migrator.verify(dsn, strict=strict)
+        report = migrator.verify(dsn, strict=strict, require_empty=bool(scratch_url))
     if as_json:
         emit_json(verify_json(report))
     else:

@@ -296,11 +296,13 @@ class Migrator:
             return [recovery.AuditEntry(*row) for row in self.history.audit_log(conn, limit)]
 
     # -- check and verify ------------------------------------------------------------------------------------
-    def verify(self, scratch_dsn: str, *, strict: bool = False) -> VerifyReport:
+    def verify(self, scratch_dsn: str, *, strict: bool = False, require_empty: bool = True) -> VerifyReport:
         """Up, down and up again for every migration on the empty database ``scratch_dsn`` (core/verify.py)."""
         from .verify import verify_directory
 
-        return verify_directory(scratch_dsn, self.settings, strict=strict, events=self.events)
+        return verify_directory(
+            scratch_dsn, self.settings, strict=strict, events=self.events, require_empty=require_empty
+        )
 
     def dry_run_execute(
         self, *, to: str | None = None, allow_out_of_order: bool | None = None

@@ -70,12 +70,19 @@ def scratch_database(server_dsn: str, connect_kwargs: dict[str, Any] | None = No
 
 
 def verify_directory(
-    dsn: str, settings: Settings, *, strict: bool = False, events: Events | None = None
+    dsn: str,
+    settings: Settings,
+    *,
+    strict: bool = False,
+    events: Events | None = None,
+    require_empty: bool = True,
 ) -> VerifyReport:
     """Run every migration of ``settings.directory`` up, down and up again on the empty database ``dsn``.
 
     Each down must give back the schema of before its up, and the second up the schema of the first.
     Differences are sentences naming the migration; migrations without a down are listed as irreversible.
+    ``require_empty=False`` skips the emptiness check, for a database just created by :func:`scratch_database`
+    (it holds what the server's template1 holds).
     """
     events = events or Events()
     files = discover(settings.directory, init_hint=f"{settings.command} init")
@@ -83,7 +90,8 @@ def verify_directory(
     exclude = [(settings.schema, settings.table), (settings.schema, f"{settings.table}_audit")]
     report = VerifyReport(strict=strict)
     with migrator.connect() as conn:
-        _refuse_non_empty(conn, migrator, exclude)
+        if require_empty:
+            _refuse_non_empty(conn, migrator, exclude)
         with conn.transaction():  # the history table is there before the first snapshot, so it is no diff
             migrator.history.ensure(conn)
         _Verifier(migrator, conn, exclude, report, events).run(files)

@@ -115,6 +115,9 @@ def test_refuses_a_database_that_is_not_empty(database_url: str) -> None:
     with pytest.raises(ConfigError, match=r"verify needs an empty scratch database.*table precious"):
         verify_directory(database_url, settings(SCENARIOS / "basic"))
     assert query(database_url, "SELECT count(*) FROM precious") == [(0,)]
+    # A scratch database made from a template1 that holds objects is fine: they are part of "before".
+    assert verify_directory(database_url, settings(SCENARIOS / "tenants"), require_empty=False).ok
+    assert query(database_url, "SELECT count(*) FROM precious") == [(0,)]
 
 
 def test_scratch_database_is_created_and_dropped(pg_server_url: str) -> None:
