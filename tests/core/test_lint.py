@@ -231,6 +231,14 @@ def test_safe_scenario_passes_with_its_suppressions() -> None:
     }
 
 
+def test_inline_references_on_a_new_column_is_fine_but_inline_check_is_not(tmp_path: Path) -> None:
+    # PostgreSQL skips the validating scan of a foreign key on a column added by the same statement (all NULL).
+    fk = lint_one(tmp_path / "a", "ALTER TABLE orders ADD COLUMN owner_id bigint REFERENCES users (id);")
+    assert fk.findings == []
+    check = lint_one(tmp_path / "b", "ALTER TABLE orders ADD COLUMN qty int CHECK (qty > 0);")
+    assert [f.rule for f in check.findings] == ["constraint-missing-not-valid"]
+
+
 def test_index_created_in_the_same_migration_may_be_dropped(tmp_path: Path) -> None:
     report = lint_one(
         tmp_path, "CREATE TABLE tags (id int);\nCREATE INDEX tags_id ON tags (id);\nDROP INDEX tags_id;"
