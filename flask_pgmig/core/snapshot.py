@@ -22,6 +22,7 @@ Key = tuple[str, str]  # (kind, display name)
 DEFAULT_EXCLUDE: tuple[tuple[str, str], ...] = (
     ("public", "pgmig_history"),
     ("public", "pgmig_history_audit"),
+    ("public", "pgmig_history_backfill"),  # backfill progress (core/backfill.py)
 )
 
 # Composed with psycopg.sql into the queries below: {user} keeps user schemas (alias n), {member} drops

@@ -87,7 +87,7 @@ def verify_directory(
     events = events or Events()
     files = discover(settings.directory, init_hint=f"{settings.command} init")
     migrator = Migrator(dsn, replace(settings, out_of_order=False), events=events)
-    exclude = [(settings.schema, settings.table), (settings.schema, f"{settings.table}_audit")]
+    exclude = [(settings.schema, settings.table + suffix) for suffix in ("", "_audit", "_backfill")]
     report = VerifyReport(strict=strict)
     with migrator.connect() as conn:
         if require_empty:

@@ -163,7 +163,8 @@ def test_history_table_and_audit_log_are_left_out(shared_url: str) -> None:
         before = snapshot(conn)
         conn.execute(
             "CREATE TABLE pgmig_history (version text PRIMARY KEY); CREATE TABLE pgmig_history_audit "
-            "(id bigserial PRIMARY KEY); COMMENT ON TABLE pgmig_history IS 'x'"
+            "(id bigserial PRIMARY KEY); COMMENT ON TABLE pgmig_history IS 'x'; "
+            "CREATE TABLE pgmig_history_backfill (version text PRIMARY KEY)"
         )
         assert diff(before, snapshot(conn)) == []
         mine = snapshot(conn, exclude=[("public", "other")])
