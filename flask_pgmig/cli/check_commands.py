@@ -157,12 +157,12 @@ def lint_before_migrate(pending: Callable[[], list[str]]) -> None:
 def print_execution(result: DryRunExecution) -> None:
     """What ``migrate --dry-run --execute`` ran inside its rolled-back transaction."""
     click.echo("\nExecuted inside one transaction, then rolled back:")
-    for step in result.executed:
-        click.echo(f"  ok        {step.id}  ({ms(step.duration_ms)})")
+    lines = {step.id: f"  ok        {step.id}  ({ms(step.duration_ms)})" for step in result.executed}
+    lines.update({ident: f"  skipped   {ident}: {reason}" for ident, reason in result.skipped})
     if result.failed:
-        click.echo(f"  FAILED    {result.failed[0]}: {result.failed[1]}")
-    for ident, reason in result.skipped:
-        click.echo(f"  skipped   {ident}: {reason}")
+        lines[result.failed[0]] = f"  FAILED    {result.failed[0]}: {result.failed[1]}"
+    for ident in result.order:  # in plan order
+        click.echo(lines[ident])
     verdict = "every executed migration succeeded" if result.ok else "a migration failed"
     click.echo(f"Dry run: {verdict}; the transaction was rolled back and nothing was changed.")
 

@@ -39,6 +39,7 @@ class DryRunExecution:
     executed: list[Executed] = field(default_factory=list)
     failed: tuple[str, str] | None = None  # (migration id, error message)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (migration id, why it was not executed)
+    order: list[str] = field(default_factory=list)  # every migration id of the plan, in plan order
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,7 @@ def execute(
 
 def _run(runner: Runner, planned: Sequence[MigrationFile], result: DryRunExecution) -> None:
     not_run: list[str] = []
+    result.order = [migration.id for migration in planned]
     for index, migration in enumerate(planned):
         if not migration.transactional:
             result.skipped.append((migration.id, NOT_UNDOABLE))
