@@ -68,8 +68,13 @@ def privilege_object(message: str) -> str:
     return f"the right to {match['what']}" if match else "an object the migration uses"
 
 
-def privilege_fix(role: str) -> str:
-    """The fix for a missing privilege, naming the role."""
+def privilege_fix(role: str, *, is_set_role: bool = False) -> str:
+    """The fix for a missing privilege, naming the role (``is_set_role``: it is PGMIG_ROLE itself)."""
+    if is_set_role:
+        return (
+            f"grant '{role}' (the PGMIG_ROLE migrations SET ROLE to) what it lacks, e.g. ownership of the "
+            "object or CREATE on its schema or database, or set PGMIG_ROLE to the role that owns the schema's objects."
+        )
     return (
         f"run migrations as a role that owns the schema's objects: point PGMIG_DATABASE_URL at a migration "
         f"role, or set PGMIG_ROLE to a role that '{role}' may SET ROLE to (GRANT that_role TO \"{role}\")."
@@ -77,11 +82,17 @@ def privilege_fix(role: str) -> str:
 
 
 def advice(
-    sqlstate: str | None, message: str, *, role: str, statement_timeout_ms: int | None = None
+    sqlstate: str | None,
+    message: str,
+    *,
+    role: str,
+    statement_timeout_ms: int | None = None,
+    is_set_role: bool = False,
 ) -> str | None:
     """What to do about a failed migration statement when the cause is not its SQL; None when it is."""
     if sqlstate == "42501":
-        return f"role '{role}' lacks the privilege on {privilege_object(message)}; {privilege_fix(role)}"
+        fix = privilege_fix(role, is_set_role=is_set_role)
+        return f"role '{role}' lacks the privilege on {privilege_object(message)}; {fix}"
     if sqlstate == "40P01":
         return (
             "PostgreSQL chose this migration as the victim of a deadlock with another session (the server log "
@@ -126,7 +137,9 @@ def is_connection_lost(exc: BaseException, conn: psycopg.Connection[Any] | None 
     return isinstance(exc, psycopg.OperationalError) and not sqlstate
 
 
-def translate(exc: psycopg.Error, *, role: str, command: str, during: str) -> PgMigError:
+def translate(
+    exc: psycopg.Error, *, role: str, command: str, during: str, is_set_role: bool = False
+) -> PgMigError:
     """A psycopg error that escaped the engine (history DDL, lock, reads) as a PgMigError sentence."""
     sqlstate = exc.sqlstate
     text = first_line(exc)
@@ -140,7 +153,7 @@ def translate(exc: psycopg.Error, *, role: str, command: str, during: str) -> Pg
         what = privilege_object(text)
         return PermissionDenied(
             f"Role '{role}' lacks a privilege needed for {during} on {what} (SQLSTATE 42501: {text}). To fix "
-            f"it, {privilege_fix(role)}",
+            f"it, {privilege_fix(role, is_set_role=is_set_role)}",
             role=role,
             target=what,
         )
@@ -149,7 +162,7 @@ def translate(exc: psycopg.Error, *, role: str, command: str, during: str) -> Pg
             f"The database refused {during} because it is read-only (SQLSTATE 25006: {text}). Point "
             "PGMIG_DATABASE_URL at the primary."
         )
-    tail = advice(sqlstate, text, role=role)
+    tail = advice(sqlstate, text, role=role, is_set_role=is_set_role)
     fix = tail[:1].upper() + tail[1:] if tail else "Check the server log, then run the command again."
     return PgMigError(f"PostgreSQL refused {during} (SQLSTATE {sqlstate or 'none'}: {text}). {fix}")
 
@@ -167,7 +180,10 @@ def translating(during: str) -> Callable[[F], F]:
                 return method(self, *args, **kwargs)
             except psycopg.Error as exc:
                 role = role_from_dsn(self.dsn, self.settings.role)
-                raise translate(exc, role=role, command=self.settings.command, during=during) from exc
+                raise translate(
+                    exc, role=role, command=self.settings.command, during=during,
+                    is_set_role=bool(self.settings.role),
+                ) from exc  # fmt: skip
 
         return cast(F, wrapper)
 

@@ -298,6 +298,7 @@ class Runner:
             failures.first_line(exc),
             role=failures.role_name(self.conn, self.settings.role),
             statement_timeout_ms=self.settings.statement_timeout_ms,
+            is_set_role=bool(self.settings.role),
         )
 
     def _lock_timeout(self, options: SectionOptions) -> int | None:

@@ -221,6 +221,10 @@ def test_missing_privilege_names_the_role_and_the_fix(database_url: str, tmp_pat
         with pytest.raises(PermissionDenied) as denied:
             other_schema.migrate()  # creating the history schema needs CREATE on the database
         assert role in str(denied.value) and "PGMIG_ROLE" in str(denied.value)
+
+        with pytest.raises(MigrationFailed) as as_set_role:
+            make(database_url, migrations, role=role).migrate()  # PGMIG_ROLE itself lacks the privilege
+        assert f"grant '{role}' (the PGMIG_ROLE migrations SET ROLE to) what it lacks" in str(as_set_role.value)
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
