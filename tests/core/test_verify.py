@@ -160,3 +160,6 @@ def test_dry_run_execute_reports_the_failing_migration(tmp_path: Path, database_
     assert "line 6" in result.failed[1] and "nosuchtype" in result.failed[1]
     assert [s[0] for s in result.skipped] == ["20260404000000_step_4", "20260405000000_step_5"]
     assert catalog(database_url) == before and history_versions(database_url) == ["20260401000000"]
+    plan = migrator.rollback(dry_run=True)
+    assert [step.version for step in plan.rollback_plan] == ["20260401000000"]
+    assert catalog(database_url) == before and history_versions(database_url) == ["20260401000000"]
