@@ -84,8 +84,8 @@ def backfill_statements(
         if tok.name != "SQL_COMMENT":
             continue
         directive = DIRECTIVE.match(sql_text[tok.start : tok.end + 1].rstrip("\r\n"))
-        if directive is None:
-            continue
+        if directive is None or directive["word"] == "allow":
+            continue  # '-- pgmig:allow rule because ...' belongs to the linter, which checks it
         line = first_line + sql_text.count("\n", 0, tok.start)
         where = _Where(path, display, line)
         line_start = sql_text.rfind("\n", 0, tok.start) + 1
@@ -137,11 +137,11 @@ class _Where:
 def _check_word(word: str, where: _Where) -> None:
     if word == "backfill":
         return
-    guess = difflib.get_close_matches(word, ["backfill"], n=1, cutoff=0.5)
-    hint = " Did you mean '-- pgmig:backfill'?" if guess else ""
+    guess = difflib.get_close_matches(word, ["backfill", "allow"], n=1, cutoff=0.5)
+    hint = f" Did you mean '-- pgmig:{guess[0]}'?" if guess else ""
     where.fail(
-        f"has an unknown directive '-- pgmig:{word}'.{hint} The only '-- pgmig:' directive is "
-        "'-- pgmig:backfill'."
+        f"has an unknown directive '-- pgmig:{word}'.{hint} The '-- pgmig:' directives are "
+        "'-- pgmig:backfill' (above an UPDATE) and '-- pgmig:allow RULE because REASON' (lint suppression)."
     )
 
 

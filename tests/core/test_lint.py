@@ -404,3 +404,15 @@ def test_existing_scenarios_have_no_false_alarms() -> None:
 def test_finding_location() -> None:
     assert Finding("x", "error", "f.sql", 3, 7, "m").location == "f.sql:3:7"
     assert Finding("x", "error", "f.sql", None, None, "m").location == "f.sql"
+
+
+def test_safe_forms_with_allow_comments_really_migrate(database_url: str, tmp_path: Path) -> None:
+    # '-- pgmig:allow' lines are the linter's: the engine must run the migrations that carry them
+    from helpers import copy_scenario
+
+    from flask_pgmig.core.migrator import Migrator
+
+    migrator = Migrator.create(database_url, copy_scenario("lint_safe", tmp_path))
+    steps = migrator.migrate().steps
+    assert len(steps) == len([p for p in (SCENARIOS / "lint_safe").iterdir() if p.suffix in (".sql", ".py")])
+    assert migrator.status().clean
