@@ -198,7 +198,7 @@ class FileChecker:
         return False
 
     def _transactions(self, direction: str, section: Section) -> None:
-        if "pgmig:backfill" in section.sql:  # the directive's own checks, as migrate would run them
+        if "pgmig:" in section.sql:  # the directive's own checks, as migrate would run them
             try:
                 backfill_statements(section.sql, section.line, transactional=section.options.transaction,
                                     path=str(self.migration.path), display=self.name)  # fmt: skip

@@ -416,3 +416,8 @@ def test_safe_forms_with_allow_comments_really_migrate(database_url: str, tmp_pa
     steps = migrator.migrate().steps
     assert len(steps) == len([p for p in (SCENARIOS / "lint_safe").iterdir() if p.suffix in (".sql", ".py")])
     assert migrator.status().clean
+
+
+def test_misspelled_pgmig_directive_is_an_error(tmp_path: Path) -> None:
+    report = lint_one(tmp_path, "-- pgmig:backfil batch_size:10\nUPDATE users SET name = 'x';")
+    assert any("unknown directive '-- pgmig:backfil'" in f.message for f in report.findings), report.findings
