@@ -85,6 +85,11 @@ def add_fleet_options(command: click.Command) -> click.Command:
             return original(**kwargs)
         if not (fleet["all_binds"] or fleet["all_schemas"] or fleet["targets"]):
             return original(**kwargs)
+        if kwargs.get("execute"):
+            raise click.UsageError(
+                "--dry-run --execute proves one database at a time; run it without --all-binds, --all-schemas "
+                "and --targets (for example with --bind NAME)."
+            )
         targets: list[Target] = _capability(source, "fleet_targets", "--all-binds/--all-schemas/--targets")(
             targets_file=fleet["targets"], all_schemas=fleet["all_schemas"], all_binds=fleet["all_binds"],
             bind=fleet["bind"],

@@ -64,3 +64,7 @@ def test_scale_out_usage_errors(database_url: str, tmp_path: Path) -> None:
     binds = pgmig(*base, "migrate", "--all-binds")
     assert binds.returncode == 1 and "need 'flask db'" in binds.stderr
     assert pgmig(*base, "migrate", "--targets", str(tmp_path / "targets.txt"), "--jobs", "0").returncode == 2
+    targets = tmp_path / "one_target.txt"
+    targets.write_text(database_url + "\n")
+    execute = pgmig(*base, "migrate", "--dry-run", "--execute", "--targets", str(targets))
+    assert execute.returncode == 2 and "--dry-run --execute proves one database at a time" in execute.stderr
