@@ -123,6 +123,12 @@ def machine(server: Server) -> dict[str, str]:
     }
 
 
+def command_line(argv: list[str]) -> str:
+    """The command as run, without the --load-note text (printed on its own line)."""
+    shown = [a for i, a in enumerate(argv) if a != "--load-note" and (i == 0 or argv[i - 1] != "--load-note")]
+    return "python -m benchmarks " + shlex.join(shown)
+
+
 def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The old run's figures updated with the new run's (per N and tool, per case); the run notes list both."""
     out = {**old, "finished": new["finished"], "cases": {**old.get("cases", {}), **new["cases"]}}
@@ -136,7 +142,7 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     }
     out["machine"] = {
         **old["machine"],
-        "load": f"{old['machine']['load']}; {new['machine']['load']} (second run)",
+        "load": f"{old['machine']['load']}; {new['machine']['load']} (next run)",
     }
     return out
 
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         data: dict[str, Any] = {
             "started": started.strftime("%Y-%m-%d %H:%M"),
             "settings": {
-                "command": "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
+                "command": command_line(argv if argv is not None else sys.argv[1:]),
                 "n": args.n,
                 "repeat": args.repeat,
                 "load_note": args.load_note,

@@ -90,7 +90,9 @@ def targets(data: Json) -> list[tuple[str, str, str]]:
     # like for like: Alembic, Flask-Migrate and node-pg-migrate apply everything in one transaction by default
     rows.append(_versus_peers(data, n, "apply", "pgmig", "each"))
     rows.append(_versus_peers(data, n, "apply", "pgmig-atomic", "one"))
-    status, floor = _median(data, 1000, "pgmig", "status"), _figure(data, "startup-floor", "import_psycopg")
+    # the status case runs beside the import floor (same minutes, same load); the comparison's median otherwise
+    status = _figure(data, "status", "pgmig_status") or _median(data, 1000, "pgmig", "status")
+    floor = _figure(data, "startup-floor", "import_psycopg")
     if status is None or floor is None:
         rows.append(("pgmig status ≤ import psycopg + 0.1 s (N=1000)", "–", "not measured"))
     else:
@@ -138,6 +140,9 @@ def targets(data: Json) -> list[tuple[str, str, str]]:
         if a and b:
             growth = (b / large) / (a / small)
             text = f"per migration {a / small * 1000:.2f} ms at N={small}, {b / large * 1000:.2f} ms at N={large}"
+            big = _figure(data, "memory", "apply")
+            if big:
+                text += f", {big / 5000 * 1000:.2f} ms at N=5000 (memory case)"
             rows.append(
                 (
                     "apply cost linear in N (per-migration cost grows ≤ 1.3×)",
