@@ -23,15 +23,11 @@ EXAMPLE_MIGRATION = """-- migrate:up
 PYTHON_TEMPLATE = '''"""{name}: a data migration.
 
 Runs in one transaction with its history row. For batched work on big tables, set
-``transaction = False`` and use flask_pgmig.backfill (one short transaction per batch, resumable):
+``transaction = False`` at module level and call flask_pgmig.backfill in up() (one short transaction
+per batch, resumable): ``backfill(conn, "tasks", "priority = 2", "priority IS NULL", batch_size=5000)``.
 
-    from flask_pgmig import backfill
-    transaction = False
-    def up(conn):
-        backfill(conn, "tasks", "priority = 2", "priority IS NULL", batch_size=5000)
-
-``def up(conn, app)`` receives the Flask app under 'flask db'; do not import today's models here:
-they change, a migration must not.
+Give up() a second parameter to receive the Flask app under 'flask db'; do not import today's models
+here: they change, a migration must not.
 """
 
 
