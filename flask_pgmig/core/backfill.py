@@ -157,12 +157,21 @@ def run_declared(conn: Connection, spec: BackfillSpec, current: Scope) -> Backfi
         )  # fmt: skip
 
 
-def forget(conn: Connection, history: HistoryTable, version: str) -> None:
-    """Delete the backfill progress of a rolled-back migration, so applying it again starts afresh."""
-    target = progress_ident(history)
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [target.as_string(conn)]).fetchone()
-    if row and row[0]:
-        conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(target), [version])
+def forget(conn: Connection, history: HistoryTable, version: str, *, table_exists: bool | None = None) -> None:
+    """Delete the backfill progress of a rolled-back migration, so applying it again starts afresh.
+
+    ``table_exists`` spares the catalog lookup when the caller already knows.
+    """
+    if table_exists is None:
+        table_exists = progress_table_exists(conn, history)
+    if table_exists:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(progress_ident(history)), [version])
+
+
+def progress_table_exists(conn: Connection, history: HistoryTable) -> bool:
+    """Whether any backfill ever ran against this history table (one catalog lookup)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [progress_ident(history).as_string(conn)]).fetchone()
+    return bool(row and row[0])
 
 
 def progress_ident(history: HistoryTable) -> sql.Identifier:

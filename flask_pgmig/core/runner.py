@@ -86,20 +86,15 @@ class Runner:
         self.settings = settings
         self.events = events
         self._progress = 0  # statements of the running autocommit section that have completed
+        self._progress_table: bool | None = None  # whether <history>_backfill exists, once looked up
 
     # -- up --------------------------------------------------------------------------------------------------
-    def apply(self, migration: MigrationFile, *, resume_from: int = 0, retry: bool = True) -> int:
-        """Apply one migration and record it; return its duration in milliseconds.
-
-        ``retry=False`` lets a lock timeout escape as psycopg's LockNotAvailable, for a caller that retries a
-        larger transaction (--atomic).
-        """
+    def apply(self, migration: MigrationFile, *, resume_from: int = 0) -> int:
+        """Apply one migration and record it; return its duration in milliseconds."""
         statements = preflight(migration)
         self.events.migration_started(migration.version, migration.name, "up")
         started = time.perf_counter()
-        if migration.transactional and not retry:
-            self._apply_in_transaction(migration, statements, started)
-        elif migration.transactional:
+        if migration.transactional:
             self._with_retries(
                 migration.version, lambda: self._apply_in_transaction(migration, statements, started)
             )
@@ -117,14 +112,27 @@ class Runner:
     def apply_atomic(self, migrations: Sequence[MigrationFile]) -> list[int]:
         """Apply migrations in one transaction (--atomic); a lock timeout retries the whole transaction.
 
-        Retrying one migration inside it would sleep while holding the locks the earlier ones took.
+        Retrying one migration inside it would sleep while holding the locks the earlier ones took. No
+        savepoint per migration: past 64 subtransactions PostgreSQL's per-backend cache overflows and every
+        later statement slows down; the timeouts are set again only when a file's options change them.
         """
         durations: list[int] = []
+        plans = [(migration, preflight(migration)) for migration in migrations]
 
         def attempt() -> None:
             durations.clear()
+            current: tuple[int | None, int | None] | None = None
             with self.conn.transaction():
-                durations.extend(self.apply(migration, retry=False) for migration in migrations)
+                for migration, statements in plans:
+                    self.events.migration_started(migration.version, migration.name, "up")
+                    started = time.perf_counter()
+                    timeouts = self._timeouts(migration.up.options)
+                    if timeouts != current:
+                        self._apply_timeouts(timeouts, local=True, reset_unset=current is not None)
+                        current = timeouts
+                    self._apply_body(migration, statements, started)
+                    durations.append(_ms_since(started))
+                    self.events.migration_finished(migration.version, migration.name, "up", durations[-1])
 
         first, last = migrations[0].version, migrations[-1].version
         self._with_retries(first if first == last else f"{first}..{last} (--atomic)", attempt)
@@ -135,11 +143,15 @@ class Runner:
     ) -> None:
         with self.conn.transaction():
             self._set_timeouts(migration.up.options, local=True)
-            if migration.kind == "py":
-                self._run_python(migration, "up")
-            else:
-                self._run_statements(migration.version, migration.path.name, migration.up, statements)
-            self.history.record_applied(self.conn, migration, _ms_since(started))
+            self._apply_body(migration, statements, started)
+
+    def _apply_body(self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float) -> None:
+        """A transactional migration's up section and its history row, inside the caller's transaction."""
+        if migration.kind == "py":
+            self._run_python(migration, "up")
+        else:
+            self._run_statements(migration.version, migration.path.name, migration.up, statements)
+        self.history.record_applied(self.conn, migration, _ms_since(started))
 
     # -- down ------------------------------------------------------------------------------------------------
     def revert(self, step: RollbackStep, migration: MigrationFile | None = None) -> int:
@@ -162,6 +174,7 @@ class Runner:
                     else:
                         self._run_statements(step.version, step.display, step.down, statements)
                     self.history.delete(self.conn, step.version)
+                    self._forget_backfill(step, ran_code=is_python)
 
             self._with_retries(step.version, attempt)
         else:
@@ -170,10 +183,20 @@ class Runner:
             else:
                 self._run_autocommit_down(step, statements, started)
             self.history.delete(self.conn, step.version)
-        backfill.forget(self.conn, self.history, step.version)  # applying it again backfills afresh
+            self._forget_backfill(step, ran_code=is_python)
         duration = _ms_since(started)
         self.events.migration_finished(step.version, step.name, "down", duration)
         return duration
+
+    def _forget_backfill(self, step: RollbackStep, *, ran_code: bool) -> None:
+        """Drop a reverted migration's backfill progress, so applying it again backfills afresh.
+
+        Whether the progress table exists is looked up once per run, and again after a down section that
+        may have backfilled (which creates it).
+        """
+        if self._progress_table is None or ran_code or "pgmig:backfill" in step.down.sql:
+            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
+        backfill.forget(self.conn, self.history, step.version, table_exists=self._progress_table)
 
     def _run_autocommit_down(
         self, step: RollbackStep, statements: Sequence[sql.Statement], started: float
@@ -306,20 +329,31 @@ class Runner:
             options.lock_timeout_ms if options.lock_timeout_ms is not None else self.settings.lock_timeout_ms
         )
 
-    def _set_timeouts(
-        self, options: SectionOptions, *, local: bool, lock_timeout_ms: int | None = None
-    ) -> None:
+    def _timeouts(
+        self, options: SectionOptions, lock_timeout_ms: int | None = None
+    ) -> tuple[int | None, int | None]:
+        """(lock_timeout, statement_timeout) in ms for a section: its file options, else the settings."""
         lock_timeout = self._lock_timeout(options) if lock_timeout_ms is None else lock_timeout_ms
         statement_timeout = (
             options.statement_timeout_ms
             if options.statement_timeout_ms is not None
             else self.settings.statement_timeout_ms
         )
+        return lock_timeout, statement_timeout
+
+    def _set_timeouts(
+        self, options: SectionOptions, *, local: bool, lock_timeout_ms: int | None = None
+    ) -> None:
+        self._apply_timeouts(self._timeouts(options, lock_timeout_ms), local=local)
+
+    def _apply_timeouts(
+        self, timeouts: tuple[int | None, int | None], *, local: bool, reset_unset: bool = False
+    ) -> None:
+        """One round trip setting both timeouts; ``reset_unset`` turns an unset one back to 0 (no limit)."""
         settings: list[tuple[str, int]] = []
-        if lock_timeout is not None:
-            settings.append(("lock_timeout", lock_timeout))
-        if statement_timeout is not None:
-            settings.append(("statement_timeout", statement_timeout))
+        for name, value in zip(("lock_timeout", "statement_timeout"), timeouts, strict=True):
+            if value is not None or reset_unset:
+                settings.append((name, value or 0))
         if not settings:
             return
         query = pgsql.SQL("SELECT ") + pgsql.SQL(", ").join(

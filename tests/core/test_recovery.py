@@ -224,7 +224,9 @@ def test_missing_privilege_names_the_role_and_the_fix(database_url: str, tmp_pat
 
         with pytest.raises(MigrationFailed) as as_set_role:
             make(database_url, migrations, role=role).migrate()  # PGMIG_ROLE itself lacks the privilege
-        assert f"grant '{role}' (the PGMIG_ROLE migrations SET ROLE to) what it lacks" in str(as_set_role.value)
+        assert f"grant '{role}' (the PGMIG_ROLE migrations SET ROLE to) what it lacks" in str(
+            as_set_role.value
+        )
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
@@ -294,3 +296,19 @@ def test_deadlock_victim_gets_a_clear_message_and_nothing_stays(database_url: st
     assert "victim of a deadlock" in str(caught.value) and "run migrate again" in str(caught.value)
     assert query(database_url, "SELECT a.n, b.n FROM ledger_a a, ledger_b b") == [(0, 0)]
     assert history_versions(database_url) == []
+
+
+def test_atomic_gives_each_file_its_own_timeouts(database_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "20261001000000_quick.sql").write_text("-- migrate:up statement_timeout:100ms\nSELECT 1;\n")
+    (directory / "20261002000000_slow.sql").write_text("-- migrate:up\nSELECT pg_sleep(0.3);\n")
+    # the second file has no limit: the first file's 100 ms must not carry over inside the one transaction
+    result = make(database_url, directory).migrate(atomic=True)
+    assert [s.version for s in result.steps] == ["20261001000000", "20261002000000"]
+    (directory / "20261003000000_capped.sql").write_text(
+        "-- migrate:up statement_timeout:100ms\nSELECT pg_sleep(1);\n"
+    )
+    with pytest.raises(MigrationFailed) as caught:
+        make(database_url, directory).migrate(atomic=True)
+    assert caught.value.sqlstate == "57014"
