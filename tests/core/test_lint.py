@@ -408,11 +408,17 @@ def test_finding_location() -> None:
 
 def test_safe_forms_with_allow_comments_really_migrate(database_url: str, tmp_path: Path) -> None:
     # '-- pgmig:allow' lines are the linter's: the engine must run the migrations that carry them
-    from helpers import copy_scenario
+    from helpers import copy_scenario, query
 
     from flask_pgmig.core.migrator import Migrator
 
-    migrator = Migrator.create(database_url, copy_scenario("lint_safe", tmp_path))
+    migrations = copy_scenario("lint_safe", tmp_path)
+    if int(query(database_url, "SHOW server_version_num")[0][0]) < 140000:  # DETACH ... CONCURRENTLY is 14+
+        online = migrations / "20260117000000_maintenance_online.sql"
+        online.write_text(
+            online.read_text().replace("ALTER TABLE events DETACH PARTITION events_2025 CONCURRENTLY;\n", "")
+        )
+    migrator = Migrator.create(database_url, migrations)
     steps = migrator.migrate().steps
     assert len(steps) == len([p for p in (SCENARIOS / "lint_safe").iterdir() if p.suffix in (".sql", ".py")])
     assert migrator.status().clean
