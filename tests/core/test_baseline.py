@@ -128,10 +128,14 @@ def test_from_schema_refuses_another_major_version(
     owned_server: EmbeddedServer, owned_database_url: str, tmp_path: Path
 ) -> None:
     server_major = int(query(owned_database_url, "SHOW server_version_num")[0][0]) // 10000
-    dump_major = 15 if server_major != 15 else 18
-    program = Path(f"/usr/lib/postgresql/{dump_major}/bin/pg_dump")
-    if not program.exists():
-        pytest.fail(f"this test needs {program}, a pg_dump whose major differs from the owned server's")
+    others = sorted(
+        (int(p.parent.parent.name), p)
+        for p in Path("/usr/lib/postgresql").glob("*/bin/pg_dump")
+        if p.parent.parent.name.isdigit() and int(p.parent.parent.name) != server_major
+    )
+    if not others:  # the version matrix runs the owned server on the one major this machine has a pg_dump of
+        pytest.skip(f"no pg_dump of a major other than {server_major} on this machine")
+    dump_major, program = others[0]
     with pytest.raises(ConfigError) as caught:
         Migrator.create(owned_database_url, tmp_path / "m").baseline(from_schema=True, pg_dump=str(program))
     assert f"is version {dump_major} but the server is PostgreSQL {server_major}" in caught.value.message
