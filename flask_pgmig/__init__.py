@@ -22,6 +22,7 @@ from .errors import (
     MissingMigration,
     OutOfOrder,
     PendingMigrationsError,
+    PermissionDenied,
     PgMigError,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "MissingMigration",
     "OutOfOrder",
     "PendingMigrationsError",
+    "PermissionDenied",
     "PgMig",
     "PgMigError",
     "__version__",

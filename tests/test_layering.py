@@ -81,3 +81,13 @@ def test_importing_the_package_is_cheap() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_every_error_is_exported_from_the_package() -> None:
+    import flask_pgmig
+    import flask_pgmig.errors
+
+    assert set(flask_pgmig.errors.__all__) <= set(flask_pgmig.__all__)
+    assert all(
+        getattr(flask_pgmig, name) is getattr(flask_pgmig.errors, name) for name in flask_pgmig.errors.__all__
+    )
