@@ -8,22 +8,18 @@ first, counted statement by statement, and ``applied`` (or ``failed``) at the en
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import inspect
 import random
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
 
 from ..errors import ConnectionFailed, HistoryError, MigrationFailed, MigrationParseError, PgMigError
-from . import backfill, failures, sql
+from . import backfill, failures, python_migrations, sql
 from .events import Events
 from .files import MigrationFile, Section, SectionOptions
 from .history import HistoryTable
@@ -377,14 +373,15 @@ class Runner:
                 if number >= retries:
                     raise MigrationFailed(
                         f"Migration '{version}' could not get a lock within lock_timeout after {retries + 1} "
-                        f"attempts (SQLSTATE 55P03: {_first_line(exc)}). Live traffic holds locks on the tables it "
-                        "changes; run it again at a quieter time, or raise PGMIG_LOCK_TIMEOUT / PGMIG_LOCK_RETRIES.",
+                        f"attempts (SQLSTATE 55P03: {failures.first_line(exc)}). Live traffic holds locks on the "
+                        "tables it changes; run it again at a quieter time, or raise PGMIG_LOCK_TIMEOUT / "
+                        "PGMIG_LOCK_RETRIES.",
                         version=version,
                         path=version,
                         sqlstate="55P03",
                     ) from exc
                 delay = self.settings.retry_base_delay * (2**number) * (0.5 + random.random())
-                self.events.retrying(version, number + 1, delay, _first_line(exc))
+                self.events.retrying(version, number + 1, delay, failures.first_line(exc))
                 if before_retry is not None:
                     before_retry()
                 time.sleep(delay)
@@ -422,33 +419,14 @@ class Runner:
         if not migration.transactional:  # autocommit: its DDL still gets the short lock_timeout
             self._set_timeouts(migration.up.options, local=False)
         try:
-            module = load_python_migration(migration)
-            function = getattr(module, direction)
-            wants_context = len(inspect.signature(function).parameters) >= 2
             with backfill.scope(self._backfill_scope(migration.version, str(migration.path), direction)):
-                function(self.conn, self.settings.context) if wants_context else function(self.conn)
-        except psycopg.Error as exc:
-            fix = self._advice(exc) or f"fix '{migration.path.name}' and run again."
-            line = python_line(exc, migration)
-            raise MigrationFailed(
-                f"Python migration '{migration.id}' failed in {direction}(){_at_line(line, migration)} (SQLSTATE "
-                f"{exc.sqlstate}): {_first_line(exc)}. {fix[:1].upper() + fix[1:]}",
-                version=migration.version,
-                path=str(migration.path),
-                line=line,
-                sqlstate=exc.sqlstate,
-            ) from exc
+                python_migrations.call(self.conn, migration, direction, self.settings.context)
         except PgMigError:
             raise
+        except psycopg.Error as exc:
+            raise python_migrations.failure(exc, migration, direction, self._advice(exc)) from exc
         except Exception as exc:  # a bug in the migration's own Python is a user error: a message, no traceback
-            line = python_line(exc, migration)
-            raise MigrationFailed(
-                f"Python migration '{migration.id}' raised {type(exc).__name__} in {direction}()"
-                f"{_at_line(line, migration)}: {_first_line(exc)}. Fix '{migration.path.name}' and run again.",
-                version=migration.version,
-                path=str(migration.path),
-                line=line,
-            ) from exc
+            raise python_migrations.failure(exc, migration, direction, None) from exc
         finally:
             if not migration.transactional and not self.conn.broken:
                 with contextlib.suppress(psycopg.Error):
@@ -461,18 +439,6 @@ class _StatementFailed(Exception):
         super().__init__(error.message)
         self.done = done
         self.error = error
-
-
-def load_python_migration(migration: MigrationFile) -> ModuleType:
-    """Import a Python migration from its path under a private module name."""
-    spec = importlib.util.spec_from_file_location(f"pgmig_migration_{migration.version}", migration.path)
-    if spec is None or spec.loader is None:
-        raise MigrationParseError(
-            f"Cannot load Python migration '{migration.path.name}'.", path=str(migration.path)
-        )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _migration_failed(
@@ -499,7 +465,7 @@ def _migration_failed(
     )
     return MigrationFailed(
         f"Migration '{version}' failed at line {file_line}, column {column} of '{display}' "
-        f"(SQLSTATE {exc.sqlstate}): {_first_line(exc)}. Statement: '{_excerpt(statement.text)}'. "
+        f"(SQLSTATE {exc.sqlstate}): {failures.first_line(exc)}. Statement: '{_excerpt(statement.text)}'. "
         f"{mode}; {advice or 'fix the SQL and run migrate again.'}",
         version=version,
         path=display,
@@ -508,24 +474,6 @@ def _migration_failed(
         sqlstate=exc.sqlstate,
         statement=statement.text,
     )
-
-
-def python_line(exc: BaseException, migration: MigrationFile) -> int | None:
-    """The line of the migration file where ``exc`` was raised (the innermost frame in that file)."""
-    found = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == str(migration.path):
-            found = frame.lineno
-    return found
-
-
-def _at_line(line: int | None, migration: MigrationFile) -> str:
-    return f" at line {line} of '{migration.path.name}'" if line else ""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _excerpt(text: str, limit: int = 120) -> str:
