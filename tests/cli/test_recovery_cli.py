@@ -7,8 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import copy_scenario, query
-from test_standalone import pgmig
+from helpers import copy_scenario, pgmig, query
 
 
 def test_failed_migration_status_repair_then_migrate(database_url: str, tmp_path: Path) -> None:

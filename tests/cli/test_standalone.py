@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import copy_scenario, history_versions
-
-
-def pgmig(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_") and k != "DATABASE_URL"}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "flask_pgmig.cli", *args], capture_output=True, text=True, env=environment, cwd=cwd,
-        timeout=120,
-    )  # fmt: skip
+from helpers import copy_scenario, history_versions, pgmig
 
 
 def test_status_migrate_check_rollback(database_url: str, tmp_path: Path) -> None:

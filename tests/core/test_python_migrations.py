@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import copy_scenario, history_versions, query, tables
+from helpers import copy_scenario, history_versions, pgmig, query, tables
 
 from flask_pgmig.core.files import checksum
 from flask_pgmig.core.migrator import Migrator
@@ -132,22 +129,12 @@ def test_flask_db_hands_the_flask_app_to_up(database_url: str, tmp_path: Path) -
 def test_new_python_writes_a_migration_that_runs(database_url: str, tmp_path: Path) -> None:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    base = [
-        sys.executable,
-        "-m",
-        "flask_pgmig.cli",
-        "--database-url",
-        database_url,
-        "--directory",
-        str(migrations),
-    ]
-    created = subprocess.run(
-        [*base, "new", "add things", "--python"], capture_output=True, text=True, timeout=60
-    )
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    created = pgmig(*base, "new", "add things", "--python")
     assert created.returncode == 0, created.stderr
     [path] = migrations.iterdir()
     assert path.name.endswith("_add_things.py") and "def up(conn)" in path.read_text(encoding="utf-8")
-    migrate = subprocess.run([*base, "migrate"], capture_output=True, text=True, timeout=60)
+    migrate = pgmig(*base, "migrate")
     assert migrate.returncode == 0, migrate.stderr
     assert query(database_url, "SELECT kind, status FROM pgmig_history") == [("py", "applied")]
 
@@ -160,22 +147,8 @@ def test_a_python_exception_is_an_error_message_not_a_traceback(database_url: st
         "    raise LookupError('lock_timeout is ' + timeout)\n",
         "utf-8",
     )
-    base = [
-        sys.executable,
-        "-m",
-        "flask_pgmig.cli",
-        "--database-url",
-        database_url,
-        "--directory",
-        str(migrations),
-    ]
-    result = subprocess.run(
-        [*base, "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PGMIG_LOCK_TIMEOUT": "7s"},
-    )
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    result = pgmig(*base, "migrate", env={"PGMIG_LOCK_TIMEOUT": "7s"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     # a transaction = False migration still runs its statements under the short lock_timeout
     assert result.stderr.strip() == (

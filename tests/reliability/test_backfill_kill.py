@@ -4,16 +4,13 @@ writer that keeps committing while a backfill runs."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import psycopg
-from helpers import copy_scenario, query
+from helpers import copy_scenario, pgmig_process, query
 
 from flask_pgmig.core.backfill import ensure_progress_table
 from flask_pgmig.core.history import HistoryTable
@@ -21,15 +18,6 @@ from flask_pgmig.core.migrator import Migrator
 
 ROWS = 200_000
 BATCH = 2000
-
-
-def pgmig(url: str, directory: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_") and k != "DATABASE_URL"}
-    command = [sys.executable, "-m", "flask_pgmig.cli", "--database-url", url, "--directory", str(directory)]
-    return subprocess.Popen(
-        [*command, *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
 
 
 def rows_done(url: str) -> int:
@@ -46,10 +34,10 @@ def test_killed_backfill_resumes_and_updates_every_row_exactly_once(
     database_url: str, tmp_path: Path
 ) -> None:
     migrations = copy_scenario("backfill_kill", tmp_path)
-    first = pgmig(database_url, migrations, "migrate", "--to", "20260701000000")
+    first = pgmig_process(database_url, migrations, "migrate", "--to", "20260701000000")
     assert first.wait(timeout=120) == 0, first.communicate()
 
-    run = pgmig(database_url, migrations, "migrate")
+    run = pgmig_process(database_url, migrations, "migrate")
     deadline = time.monotonic() + 120  # a bound for a stuck run, not a timing assertion
     while rows_done(database_url) < 20 * BATCH and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -69,7 +57,7 @@ def test_killed_backfill_resumes_and_updates_every_row_exactly_once(
         (0,)
     ]
 
-    again = pgmig(database_url, migrations, "migrate")
+    again = pgmig_process(database_url, migrations, "migrate")
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert f"resumes after key {done} ({done} rows done)" in err
@@ -143,9 +131,11 @@ def test_a_concurrent_writer_keeps_going_while_the_backfill_runs(database_url: s
 def test_ctrl_c_stops_between_batches_and_the_next_run_resumes(database_url: str, tmp_path: Path) -> None:
     migrations = copy_scenario("backfill_python", tmp_path)
     path = migrations / "20260602000000_backfill_price.py"
-    path.write_text(path.read_text(encoding="utf-8").replace("batch_size=400)", "batch_size=100, sleep=0.05)"))
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("batch_size=400)", "batch_size=100, sleep=0.05)")
+    )
     total = 5000
-    run = pgmig(database_url, migrations, "migrate")
+    run = pgmig_process(database_url, migrations, "migrate")
     deadline = time.monotonic() + 120  # a bound for a stuck run, not a timing assertion
     while rows_done(database_url) < 500 and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -155,10 +145,12 @@ def test_ctrl_c_stops_between_batches_and_the_next_run_resumes(database_url: str
     assert run.returncode == 130, err
     assert "Traceback" not in err and "Error: interrupted" in err
     done = rows_done(database_url)
-    assert f"backfill 'items' stopped after {done} rows (key {done}); run the migration again to resume" in err
+    assert (
+        f"backfill 'items' stopped after {done} rows (key {done}); run the migration again to resume" in err
+    )
     assert query(database_url, "SELECT count(*) FROM items WHERE touched = 1") == [(done,)]
 
-    again = pgmig(database_url, migrations, "migrate")
+    again = pgmig_process(database_url, migrations, "migrate")
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert f"resumes after key {done}" in err

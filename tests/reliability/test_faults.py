@@ -5,10 +5,7 @@ what to do, the schema matches the history table, and no migration is applied tw
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import history_versions, query, tables
+from helpers import history_versions, pgmig_process, query, tables
 
 from flask_pgmig.core.migrator import Migrator
 from flask_pgmig.embedded import EmbeddedServer
@@ -107,33 +104,21 @@ def test_backend_terminated_during_a_non_transactional_migration(
     assert tables(url) >= {"first_t", "second_t", "third_t"}
 
 
-def run_cli(url: str, migrations: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
-    env.update(DATABASE_URL=url, PGMIG_DIRECTORY=str(migrations))
-    return subprocess.Popen(
-        [sys.executable, "-c", "import flask_pgmig.cli as c, sys; c.main(sys.argv[1:])", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_process_killed_then_rerun_waits_for_the_lock_and_says_what_to_do(
     owned_database_url: str, tmp_path: Path
 ) -> None:
     url = owned_database_url
     migrations = write(tmp_path / "m", SLEEPING_NONTX, 2)
-    process = run_cli(url, migrations, "migrate")
+    process = pgmig_process(url, migrations, "migrate")
     wait_for_sleep(url)
     process.kill()
     process.communicate(timeout=10)
     # the orphaned backend finishes its statement, notices its client is gone and releases the lock
-    rerun = run_cli(url, migrations, "migrate")
+    rerun = pgmig_process(url, migrations, "migrate")
     out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 1, (out, err)
     assert "interrupted" in err and "migrate --resume" in err and "Traceback" not in err
-    resumed = run_cli(url, migrations, "migrate", "--resume")
+    resumed = pgmig_process(url, migrations, "migrate", "--resume")
     out, err = resumed.communicate(timeout=60)
     assert resumed.returncode == 0, (out, err)
     assert history_versions(url) == ["20260801000000", "20260802000000"]
@@ -146,7 +131,7 @@ def test_sigterm_cancels_the_statement_records_the_outcome_and_releases_the_lock
 ) -> None:
     url = owned_database_url
     migrations = write(tmp_path / "m", body, 60)
-    process = run_cli(url, migrations, "migrate")
+    process = pgmig_process(url, migrations, "migrate")
     wait_for_sleep(url)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=20)
