@@ -62,9 +62,10 @@ def history_command(limit: int, as_json: bool) -> None:
         return
     for entry in entries:
         versions = ", ".join(entry.versions) or "-"
-        error = entry.detail.get("error") if entry.outcome != "ok" else None
-        line = f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:<9} {entry.outcome:<7} {versions}  ({entry.role}"
-        click.echo(f"{line}@{entry.host or '?'}, pid {entry.pid})" + (f"\n    {error}" if error else ""))
+        who = f"{entry.role}@{entry.host or '?'}, pid {entry.pid}"
+        click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:<9} {entry.outcome:<7} {versions}  ({who})")
+        if entry.outcome != "ok" and entry.detail.get("error"):
+            click.echo(f"    {entry.detail['error']}")
 
 
 COMMANDS: list[click.Command] = [repair_command, history_command]

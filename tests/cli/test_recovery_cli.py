@@ -47,6 +47,8 @@ def test_failed_migration_status_repair_then_migrate(database_url: str, tmp_path
     lines = history.stdout.splitlines()
     assert history.returncode == 0 and len(lines) >= 3
     assert " migrate   ok " in lines[0] and " repair    ok " in lines[1]
+    failed_at = next(i for i, line in enumerate(lines) if " migrate   failed " in line)
+    assert "no_such_function" in lines[failed_at + 1]  # the failed run's error, under its entry
     entries = json.loads(pgmig(*base, "history", "--json", "--limit", "2").stdout)["entries"]
     assert [e["action"] for e in entries] == ["migrate", "repair"]
 
