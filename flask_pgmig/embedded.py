@@ -119,7 +119,9 @@ def _is_postmaster(pid: int) -> bool:
     state = stat_line.rpartition(")")[2].split()
     if state and state[0] in ("Z", "X"):
         return False
-    return not argv0 or os.path.basename(argv0).startswith(b"postgres")
+    # cmdline reads empty for a moment while a process execs (or for kernel threads): fall back to its comm
+    comm = stat_line[stat_line.find("(") + 1 : stat_line.rfind(")")].encode()
+    return (os.path.basename(argv0) if argv0 else comm).startswith(b"postgres")
 
 
 def _ensure_system_user(name: str) -> tuple[int, int]:
