@@ -63,6 +63,7 @@ class MigrationFile:
     down: Section | None
     checksum: str
     source: str = field(repr=False)
+    file_sha256: str = ""  # of the file's raw bytes: an unchanged file need not be parsed again (guard, status)
 
     @property
     def key(self) -> int:
@@ -178,7 +179,8 @@ def parse_file(path: Path, file_name: str | None = None) -> MigrationFile:
     if match is None:
         raise MigrationFileError(f"'{display}' is not a migration file name.", paths=[str(path)])
     try:
-        source = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
+        source = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise MigrationParseError(
             f"Migration file '{display}' is not valid UTF-8 (byte {exc.start}). Save it as UTF-8.",
@@ -202,6 +204,7 @@ def parse_file(path: Path, file_name: str | None = None) -> MigrationFile:
         down=down,
         checksum=checksum(up.sql),
         source=source,
+        file_sha256=hashlib.sha256(raw).hexdigest(),
     )
 
 

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     duration_ms      integer,
     statements_done  integer,
     statements_total integer,
-    error            text
+    error            text,
+    file_sha256      text
 );
 CREATE TABLE IF NOT EXISTS {audit} (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -57,8 +58,11 @@ CREATE TABLE IF NOT EXISTS {audit} (
 
 RECORD_COLUMNS = (
     "version", "name", "checksum", "status", "applied_at", "duration_ms", "down_sql", "down_options",
-    "statements_done", "statements_total", "error", "kind",
+    "statements_done", "statements_total", "error", "kind", "file_sha256",
 )  # fmt: skip
+# Added after the first release: ensure() adds it to older history tables, readers tolerate its absence.
+LATE_COLUMNS = ("file_sha256",)
+EARLY_COLUMNS = tuple(column for column in RECORD_COLUMNS if column not in LATE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -89,30 +93,48 @@ class HistoryTable:
         return bool(row and row[0])
 
     def ensure(self, conn: Connection) -> None:
-        """Create the schema, history table and audit log if they are missing (call under the lock)."""
-        if self.exists(conn) and self._audit_exists(conn):
-            return
-        with conn.transaction():
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            conn.execute(sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident))
-
-    def _audit_exists(self, conn: Connection) -> bool:
+        """Create the schema, history table and audit log if they are missing, and add columns that later
+        releases introduced to an older history table (call under the lock)."""
         row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", [self.audit_ident.as_string(conn)]
-        ).fetchone()
-        return bool(row and row[0])
+            "SELECT to_regclass(%(history)s) IS NOT NULL AND to_regclass(%(audit)s) IS NOT NULL AND "
+            "(SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%(history)s) "
+            "AND attname = ANY(%(late)s) AND NOT attisdropped) = %(count)s",
+            {
+                "history": self.ident.as_string(conn), "audit": self.audit_ident.as_string(conn),
+                "late": list(LATE_COLUMNS), "count": len(LATE_COLUMNS),
+            },
+        ).fetchone()  # fmt: skip
+        if row is not None and row[0]:
+            return
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+                conn.execute(sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS file_sha256 text").format(self.ident)
+                )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise HistoryError(
+                f"Could not create or upgrade the history table '{self.display}' (SQLSTATE 42501: "
+                f"{str(exc).strip().splitlines()[0]}). Run migrations once as the role that owns it (or that may "
+                "create tables in its schema), or grant that role's membership to the migration role."
+            ) from exc
 
     def read(self, conn: Connection) -> list[HistoryRecord]:
         """Every history row; an empty list when the table does not exist yet."""
-        query = sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS)), self.ident
-        )
         try:
             with conn.transaction():
-                rows = conn.execute(query).fetchall()
+                rows = conn.execute(self.select_records(RECORD_COLUMNS)).fetchall()
         except psycopg.errors.UndefinedTable:
             return []
+        except psycopg.errors.UndefinedColumn:  # a history table from before the late columns: read the rest
+            with conn.transaction():
+                rows = conn.execute(self.select_records(EARLY_COLUMNS)).fetchall()
         return [HistoryRecord(*row) for row in rows]
+
+    def select_records(self, columns: Sequence[str] = RECORD_COLUMNS) -> sql.Composed:
+        """The query reading every history row as :class:`HistoryRecord` fields, in ``columns`` order."""
+        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), self.ident)
 
     def up_sql(self, conn: Connection, version: str) -> str | None:
         """The up source stored for one version."""
@@ -156,8 +178,8 @@ class HistoryTable:
         self._update(
             conn,
             migration.version,
-            sql.SQL("checksum = %s, up_sql = %s, down_sql = %s, down_options = %s"),
-            [migration.checksum, *_sections(migration)],
+            sql.SQL("checksum = %s, up_sql = %s, down_sql = %s, down_options = %s, file_sha256 = %s"),
+            [migration.checksum, *_sections(migration), migration.file_sha256 or None],
         )
 
     def delete(self, conn: Connection, version: str) -> None:
@@ -203,14 +225,14 @@ class HistoryTable:
     ) -> None:
         query = sql.SQL(
             "INSERT INTO {} (version, name, kind, checksum, status, up_sql, down_sql, down_options, host, "
-            "tool_version, duration_ms, statements_done, statements_total, error) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "tool_version, duration_ms, statements_done, statements_total, error, file_sha256) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (version) DO UPDATE SET status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, "
             "statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, "
             "error = EXCLUDED.error, checksum = EXCLUDED.checksum, applied_at = now(), "
             # a resumed migration may have been edited after its completed prefix: store what now runs
             "name = EXCLUDED.name, kind = EXCLUDED.kind, up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, "
-            "down_options = EXCLUDED.down_options"
+            "down_options = EXCLUDED.down_options, file_sha256 = EXCLUDED.file_sha256"
         ).format(self.ident)
         down_sql, down_options = _sections(migration)[1:]
         cur = self._write(
@@ -218,6 +240,7 @@ class HistoryTable:
             [
                 migration.version, migration.name, migration.kind, migration.checksum, status, migration.up.sql,
                 down_sql, down_options, _host(), __version__, duration_ms, done, total, error,
+                migration.file_sha256 or None,
             ],
         )  # fmt: skip
         self._check_one(cur.rowcount, migration.version)

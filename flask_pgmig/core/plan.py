@@ -47,6 +47,7 @@ class HistoryRecord:
     statements_total: int | None = None
     error: str | None = None
     kind: str = "sql"
+    file_sha256: str | None = None  # None for rows written before the column existed
 
     @property
     def key(self) -> int:
