@@ -106,19 +106,11 @@ class HistoryTable:
         ).fetchone()  # fmt: skip
         if row is not None and row[0]:
             return
-        try:
-            with conn.transaction():
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-                conn.execute(sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident))
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS file_sha256 text").format(self.ident)
-                )
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise HistoryError(
-                f"Could not create or upgrade the history table '{self.display}' (SQLSTATE 42501: "
-                f"{str(exc).strip().splitlines()[0]}). Run migrations once as the role that owns it (or that may "
-                "create tables in its schema), or grant that role's membership to the migration role."
-            ) from exc
+        # a missing privilege here is translated by the caller (failures.translating) into what to grant
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            conn.execute(sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident))
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS file_sha256 text").format(self.ident))
 
     def read(self, conn: Connection) -> list[HistoryRecord]:
         """Every history row; an empty list when the table does not exist yet."""
