@@ -168,6 +168,11 @@ def forget(conn: Connection, history: HistoryTable, version: str, *, table_exist
         conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(progress_ident(history)), [version])
 
 
+def forget_query(history: HistoryTable, version: str) -> sql.Composed:
+    """:func:`forget` as one statement, for a caller that sends it with others."""
+    return sql.SQL("DELETE FROM {} WHERE version = {}").format(progress_ident(history), version)
+
+
 def progress_table_exists(conn: Connection, history: HistoryTable) -> bool:
     """Whether any backfill ever ran against this history table (one catalog lookup)."""
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [progress_ident(history).as_string(conn)]).fetchone()

@@ -62,6 +62,10 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 # Added after the first release: ensure() adds it to older history tables, readers tolerate its absence.
 LATE_COLUMNS = ("file_sha256",)
+# A transactional migration's duration as the server measured it: from BEGIN (now()) to its history write.
+SERVER_DURATION = sql.SQL("(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
+# Raised by the server itself when a checked write (see HistoryTable.checked) changed a wrong number of rows.
+WRITE_CHECK = "pgmig: writing the history changed"
 EARLY_COLUMNS = tuple(column for column in RECORD_COLUMNS if column not in LATE_COLUMNS)
 
 
@@ -176,8 +180,8 @@ class HistoryTable:
 
     def delete(self, conn: Connection, version: str) -> None:
         """Remove the row of a migration that was rolled back."""
-        cur = self._write(conn, version, sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version])
-        self._check_one(cur.rowcount, version)
+        cur = self._write(conn, version, *self.delete_query(version))
+        self.check_one(cur.rowcount, version)
 
     def audit(
         self, conn: Connection, action: str, outcome: str, versions: Sequence[str], detail: dict[str, Any]
@@ -215,32 +219,106 @@ class HistoryTable:
         total: int | None,
         error: str | None,
     ) -> None:
+        query, params = self.upsert_query(
+            migration, status, duration_ms=duration_ms, done=done, total=total, error=error
+        )
+        cur = self._write(conn, migration.version, query, params)
+        self.check_one(cur.rowcount, migration.version)
+
+    def upsert_query(
+        self,
+        migration: MigrationFile,
+        status: str,
+        *,
+        duration_ms: int | sql.Composable | None,
+        done: int | None = None,
+        total: int | None = None,
+        error: str | None = None,
+    ) -> tuple[sql.Composed, list[Any]]:
+        """The INSERT ... ON CONFLICT writing a migration's row; ``duration_ms`` may be a SQL expression
+        (:data:`SERVER_DURATION`) when the server measures it."""
+        duration = duration_ms if isinstance(duration_ms, sql.Composable) else sql.Placeholder()
         query = sql.SQL(
             "INSERT INTO {} (version, name, kind, checksum, status, up_sql, down_sql, down_options, host, "
             "tool_version, duration_ms, statements_done, statements_total, error, file_sha256) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {}, %s, %s, %s, %s) "
             "ON CONFLICT (version) DO UPDATE SET status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, "
             "statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, "
             "error = EXCLUDED.error, checksum = EXCLUDED.checksum, applied_at = now(), "
             # a resumed migration may have been edited after its completed prefix: store what now runs
             "name = EXCLUDED.name, kind = EXCLUDED.kind, up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, "
             "down_options = EXCLUDED.down_options, file_sha256 = EXCLUDED.file_sha256"
-        ).format(self.ident)
+        ).format(self.ident, duration)
         down_sql, down_options = _sections(migration)[1:]
-        cur = self._write(
-            conn, migration.version, query,
-            [
-                migration.version, migration.name, migration.kind, migration.checksum, status, migration.up.sql,
-                down_sql, down_options, _host(), __version__, duration_ms, done, total, error,
-                migration.file_sha256 or None,
-            ],
-        )  # fmt: skip
-        self._check_one(cur.rowcount, migration.version)
+        params: list[Any] = [
+            migration.version, migration.name, migration.kind, migration.checksum, status, migration.up.sql,
+            down_sql, down_options, _host(), __version__,
+        ]  # fmt: skip
+        if not isinstance(duration_ms, sql.Composable):
+            params.append(duration_ms)
+        params += [done, total, error, migration.file_sha256 or None]
+        return query, params
+
+    def upsert_many_query(
+        self, migrations: Sequence[MigrationFile], durations_ms: Sequence[int | None]
+    ) -> tuple[sql.Composed, list[Any]]:
+        """One INSERT ... ON CONFLICT writing the ``applied`` rows of many migrations (``--atomic``)."""
+        columns = [
+            "version", "name", "kind", "checksum", "up_sql", "down_sql", "down_options", "duration_ms",
+            "file_sha256",
+        ]  # fmt: skip
+        types = ["text", "text", "text", "text", "text", "text", "text", "integer", "text"]
+        rows = [
+            (m.version, m.name, m.kind, m.checksum, *_sections(m), duration, m.file_sha256 or None)
+            for m, duration in zip(migrations, durations_ms, strict=True)
+        ]
+        arrays = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        query = sql.SQL(
+            "INSERT INTO {} ({}, status, host, tool_version) SELECT *, 'applied', %s, %s FROM unnest({}) "
+            "ON CONFLICT (version) DO UPDATE SET status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, "
+            "statements_done = NULL, statements_total = NULL, error = NULL, checksum = EXCLUDED.checksum, "
+            "applied_at = now(), name = EXCLUDED.name, kind = EXCLUDED.kind, up_sql = EXCLUDED.up_sql, "
+            "down_sql = EXCLUDED.down_sql, down_options = EXCLUDED.down_options, file_sha256 = EXCLUDED.file_sha256"
+        ).format(
+            self.ident,
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(kind)) for kind in types),
+        )
+        return query, [_host(), __version__, *arrays]
+
+    def delete_query(self, version: str) -> tuple[sql.Composed, list[Any]]:
+        """The DELETE removing a rolled-back migration's row."""
+        return sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version]
+
+    def checked(self, conn: Connection, write: tuple[sql.Composed, list[Any]], expected: int = 1) -> sql.Composed:
+        """A write with its parameters inlined, that makes the server raise :data:`WRITE_CHECK` when it changes
+        another number of rows than ``expected``.
+
+        Sent in one round trip with the COMMIT that follows it, so the check must fail inside the transaction:
+        the error keeps the COMMIT from running, and the migration is rolled back with its row.
+        """
+        inlined = psycopg.ClientCursor(conn).mogrify(*write)
+        return sql.SQL(
+            "WITH changed AS ({} RETURNING 1) SELECT CASE count(*) WHEN {} THEN 0 "
+            "ELSE ({} || count(*) || {})::integer END FROM changed"
+        ).format(sql.SQL(inlined), expected, f"{WRITE_CHECK} ", f" rows instead of {expected}")
+
+    def write_failure(self, conn: Connection, version: str, error: psycopg.Error) -> HistoryError:
+        """What to tell the user when a (checked) write of the history was refused by the server."""
+        message = str(error)
+        if WRITE_CHECK not in message:
+            return self.write_error(conn, version, error)
+        detail = message[message.index(WRITE_CHECK) + len(WRITE_CHECK) :].split('"')[0].strip()
+        return HistoryError(
+            f"Writing the history row of version '{version}' in '{self.display}' changed {detail}; another "
+            "process may be editing the history table by hand. Nothing was applied; check it and run again.",
+            version=version,
+        )
 
     def _update(self, conn: Connection, version: str, assignments: sql.Composable, params: list[Any]) -> None:
         query = sql.SQL("UPDATE {} SET {} WHERE version = %s").format(self.ident, assignments)
         cur = self._write(conn, version, query, [*params, version])
-        self._check_one(cur.rowcount, version)
+        self.check_one(cur.rowcount, version)
 
     def _write(
         self, conn: Connection, version: str, query: sql.Composed, params: Sequence[Any]
@@ -251,7 +329,10 @@ class HistoryTable:
         except (psycopg.errors.LockNotAvailable, psycopg.OperationalError):
             raise  # retried by the runner, or a lost connection reported by it
         except psycopg.Error as exc:
-            error = exc
+            raise self.write_error(conn, version, exc) from exc
+
+    def write_error(self, conn: Connection, version: str, error: psycopg.Error) -> HistoryError:
+        """What to tell the user when the server refused a write of a history row."""
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if error.sqlstate == "42501":
             role = conn.info.parameter_status("session_authorization") or "the migration role"
@@ -261,18 +342,20 @@ class HistoryTable:
             )
         else:
             fix = "Fix the history table (its constraints, triggers or privileges) and run the command again."
-        raise HistoryError(
+        return HistoryError(
             f"Could not write the history row of migration '{version}' to '{self.display}' (SQLSTATE "
             f"{error.sqlstate}: {text}). A migration that runs in one transaction was rolled back with its row; "
             f"the statements a transaction:false one committed stay, and its row keeps its last state. {fix}",
             version=version,
-        ) from error
+        )
 
-    def _check_one(self, rowcount: int, version: str) -> None:
-        if rowcount != 1:
+    def check_one(self, rowcount: int, version: str, expected: int = 1) -> None:
+        """Refuse a write that changed another number of rows than it should have."""
+        if rowcount != expected:
             raise HistoryError(
                 f"Writing the history row of version '{version}' in '{self.display}' changed {rowcount} rows "
-                "instead of 1; another process may be editing the history table by hand. Check it and run again.",
+                f"instead of {expected}; another process may be editing the history table by hand. Check it and "
+                "run again.",
                 version=version,
             )
 

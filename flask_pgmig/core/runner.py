@@ -17,12 +17,13 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 
 from ..errors import ConnectionFailed, HistoryError, MigrationFailed, MigrationParseError, PgMigError
 from . import backfill, failures, python_migrations, sql
 from .events import Events
 from .files import MigrationFile, Section, SectionOptions
-from .history import HistoryTable
+from .history import SERVER_DURATION, HistoryTable
 from .plan import RollbackStep
 
 Connection = psycopg.Connection[Any]
@@ -106,40 +107,95 @@ class Runner:
         return duration
 
     def apply_atomic(self, migrations: Sequence[MigrationFile]) -> list[int]:
-        """Apply migrations in one transaction (--atomic); a lock timeout retries the whole transaction.
+        """Apply migrations in one transaction (--atomic); a lock timeout retries the whole transaction."""
+        from .atomic import apply_atomic
 
-        Retrying one migration inside it would sleep while holding the locks the earlier ones took. No
-        savepoint per migration: past 64 subtransactions PostgreSQL's per-backend cache overflows and every
-        later statement slows down; the timeouts are set again only when a file's options change them.
-        """
-        durations: list[int] = []
-        plans = [(migration, preflight(migration)) for migration in migrations]
-
-        def attempt() -> None:
-            durations.clear()
-            current: tuple[int | None, int | None] | None = None
-            with self.conn.transaction():
-                for migration, statements in plans:
-                    self.events.migration_started(migration.version, migration.name, "up")
-                    started = time.perf_counter()
-                    timeouts = self._timeouts(migration.up.options)
-                    if timeouts != current:
-                        self._apply_timeouts(timeouts, local=True, reset_unset=current is not None)
-                        current = timeouts
-                    self._apply_body(migration, statements, started)
-                    durations.append(_ms_since(started))
-                    self.events.migration_finished(migration.version, migration.name, "up", durations[-1])
-
-        first, last = migrations[0].version, migrations[-1].version
-        self._with_retries(first if first == last else f"{first}..{last} (--atomic)", attempt)
+        durations: list[int] = apply_atomic(self, migrations)
         return durations
 
     def _apply_in_transaction(
         self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float
     ) -> None:
-        with self.conn.transaction():
-            self._set_timeouts(migration.up.options, local=True)
-            self._apply_body(migration, statements, started)
+        if migration.kind == "py" or self.in_transaction:  # user code; or dry-run's outer transaction
+            with self.conn.transaction():
+                self._set_timeouts(migration.up.options, local=True)
+                self._apply_body(migration, statements, started)
+            return
+        write = self.history.upsert_query(migration, "applied", duration_ms=SERVER_DURATION)
+        self._transaction(
+            migration.version, migration.path.name, migration.up, statements, self.history.checked(self.conn, write)
+        )
+
+    def _transaction(
+        self, version: str, display: str, section: Section, statements: Sequence[sql.Statement],
+        write: pgsql.Composed, also: pgsql.Composed | None = None,
+    ) -> None:  # fmt: skip
+        """One transactional SQL section with its history write, in as few round trips as psql needs.
+
+        BEGIN and the timeouts travel with the first statement, the history write with the COMMIT; each
+        statement is still sent (and waited for) alone, so an error names its line and the progress display
+        names the statement that runs.
+        """
+        try:
+            prefix = self.begin_prefix(section.options)
+            self.run_statements(version, display, section, statements, prefix=prefix)
+            self.commit_with(version, write, also)
+        except BaseException:
+            self.rollback_quietly()
+            raise
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection (dry-run --execute runs everything in one)."""
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def begin_prefix(self, options: SectionOptions) -> str:
+        """``BEGIN;`` and the SELECT setting a section's timeouts, to send ahead of its first statement."""
+        timeouts = self.timeouts_query(self._timeouts(options), local=True)
+        return "BEGIN; " + ("" if timeouts is None else timeouts.as_string(self.conn) + "; ")
+
+    def run_statements(
+        self, version: str, display: str, section: Section, statements: Sequence[sql.Statement], *, prefix: str = ""
+    ) -> None:
+        """Run a section's statements one by one in the open transaction; ``prefix`` goes with the first."""
+        total = len(statements)
+        for index, statement in enumerate(statements, start=1):
+            self.events.statement_started(version, index, total, statement.text)
+            self._execute(version, display, section, statement, prefix=prefix)
+            prefix = ""
+        if prefix:  # a section with no statement (comments only)
+            self.conn.execute(prefix.encode("utf-8"), prepare=False)
+
+    def commit_with(self, version: str, write: pgsql.Composed, also: pgsql.Composed | None = None) -> None:
+        """The history write (then ``also``) and COMMIT in one round trip, in pipeline mode so that an error
+        is told apart: a refused write says how to fix the history table, a failed COMMIT (a deferred
+        constraint) is reported like any database error."""
+        written: psycopg.Cursor[Any] | None = None
+        try:
+            with self.conn.pipeline() as pipeline:
+                try:
+                    written = self.conn.cursor()
+                    written.execute(write, prepare=False)
+                    if also is not None:
+                        self.conn.execute(also, prepare=False)
+                    self.conn.execute(b"COMMIT", prepare=False)
+                except psycopg.Error:
+                    with contextlib.suppress(psycopg.Error):
+                        pipeline.sync()  # leave the aborted pipeline quietly; the caller rolls back
+                    raise
+        except psycopg.errors.LockNotAvailable:
+            raise
+        except psycopg.Error as exc:
+            if written is None or written.pgresult is not None or failures.is_connection_lost(exc, self.conn):
+                raise
+            raise self.history.write_failure(self.conn, version, exc) from exc
+
+    def rollback_quietly(self) -> None:
+        """End a failed or interrupted transaction; never hide the error that is being raised."""
+        if self.conn.broken or self.conn.closed or self.conn.info.transaction_status == TransactionStatus.IDLE:
+            return
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("ROLLBACK")
 
     def _apply_body(self, migration: MigrationFile, statements: Sequence[sql.Statement], started: float) -> None:
         """A transactional migration's up section and its history row, inside the caller's transaction."""
@@ -172,7 +228,10 @@ class Runner:
                     self.history.delete(self.conn, step.version)
                     self._forget_backfill(step, ran_code=is_python)
 
-            self._with_retries(step.version, attempt)
+            if is_python or self.in_transaction or "pgmig:backfill" in step.down.sql:
+                self._with_retries(step.version, attempt)
+            else:
+                self._with_retries(step.version, lambda: self._revert_sql(step, statements))
         else:
             if is_python and migration is not None:
                 self._run_python(migration, "down")
@@ -183,6 +242,13 @@ class Runner:
         duration = _ms_since(started)
         self.events.migration_finished(step.version, step.name, "down", duration)
         return duration
+
+    def _revert_sql(self, step: RollbackStep, statements: Sequence[sql.Statement]) -> None:
+        if self._progress_table is None:
+            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
+        write = self.history.checked(self.conn, self.history.delete_query(step.version))
+        forget = backfill.forget_query(self.history, step.version) if self._progress_table else None
+        self._transaction(step.version, step.display, step.down, statements, write, forget)
 
     def _forget_backfill(self, step: RollbackStep, *, ran_code: bool) -> None:
         """Drop a reverted migration's backfill progress, so applying it again backfills afresh.
@@ -293,9 +359,11 @@ class Runner:
         self._set_timeouts(section.options, local=False, lock_timeout_ms=lock_timeout)
         self._execute(version, display, section, statement)
 
-    def _execute(self, version: str, display: str, section: Section, statement: sql.Statement) -> None:
+    def _execute(
+        self, version: str, display: str, section: Section, statement: sql.Statement, *, prefix: str = ""
+    ) -> None:
         try:
-            self.conn.execute(statement.text.encode("utf-8"), prepare=False)
+            self.conn.execute((prefix + statement.text).encode("utf-8"), prepare=False)
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
@@ -308,7 +376,9 @@ class Runner:
                     f"interrupted. Run '{command} status' once the server is back and follow what it says.",
                     sqlstate=exc.sqlstate,
                 ) from exc
-            raise _migration_failed(exc, version, display, section, statement, self._advice(exc)) from exc
+            raise _migration_failed(
+                exc, version, display, section, statement, self._advice(exc), prefix_length=len(prefix)
+            ) from exc
 
     def _advice(self, exc: psycopg.Error) -> str | None:
         """What to do when the cause is not the migration's SQL (privileges, deadlock, timeout...)."""
@@ -346,19 +416,27 @@ class Runner:
         self, timeouts: tuple[int | None, int | None], *, local: bool, reset_unset: bool = False
     ) -> None:
         """One round trip setting both timeouts; ``reset_unset`` turns an unset one back to 0 (no limit)."""
+        query = self.timeouts_query(timeouts, local=local, reset_unset=reset_unset)
+        if query is not None:
+            self.conn.execute(query)
+
+    @staticmethod
+    def timeouts_query(
+        timeouts: tuple[int | None, int | None], *, local: bool, reset_unset: bool = False
+    ) -> pgsql.Composed | None:
+        """The SELECT setting both timeouts (None when there is nothing to set)."""
         settings: list[tuple[str, int]] = []
         for name, value in zip(("lock_timeout", "statement_timeout"), timeouts, strict=True):
             if value is not None or reset_unset:
                 settings.append((name, value or 0))
         if not settings:
-            return
-        query = pgsql.SQL("SELECT ") + pgsql.SQL(", ").join(
+            return None
+        return pgsql.SQL("SELECT ") + pgsql.SQL(", ").join(
             pgsql.SQL("set_config({}, {}, {})").format(
                 pgsql.Literal(name), pgsql.Literal(f"{value}ms"), pgsql.Literal(local)
             )
             for name, value in settings
         )
-        self.conn.execute(query)
 
     # -- retries ---------------------------------------------------------------------------------------------
     def _with_retries(
@@ -448,10 +526,12 @@ def _migration_failed(
     section: Section,
     statement: sql.Statement,
     advice: str | None = None,
+    *,
+    prefix_length: int = 0,
 ) -> MigrationFailed:
     diag = exc.diag
-    position = int(diag.statement_position) if diag.statement_position else None
-    if position is not None:
+    position = int(diag.statement_position) - prefix_length if diag.statement_position else None
+    if position is not None and position >= 1:
         # PostgreSQL counts the position in characters of the statement as sent, from 1.
         in_section = statement.start + position - 1
         line, column = sql.position_to_line_column(section.sql, in_section)
