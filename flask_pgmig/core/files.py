@@ -1,7 +1,8 @@
 """Migration files: discovery, the file-name grammar, section and option parsing, checksums.
 
 Pure: reads files, never touches a database. Everything here raises :class:`MigrationFileError` or
-:class:`MigrationParseError` with the file (and line) named and the fix at the end.
+:class:`MigrationParseError` with the file (and line) named and the fix at the end. PostgreSQL's lexer (pglast,
+through :mod:`.sql`) is imported only when a file is really lexed, so listing and hashing files stays cheap.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import MigrationFileError, MigrationParseError
-from . import sql as sql_text
 
 FILE_NAME = re.compile(r"^(?P<version>\d{14}|\d{8})_(?P<name>[\w-]+)\.(?P<kind>sql|py)$")
 # A comment line that tries to be a directive; anything after "migrate:" is checked so typos are caught.
@@ -86,6 +87,17 @@ class MigrationFile:
         return self.kind == "sql" and self.up.is_blank
 
 
+class ListedFile(NamedTuple):
+    """A directory entry whose name follows the grammar, not yet read: its version key, NFC name and path.
+
+    The path stays a string: building a :class:`~pathlib.Path` costs more than reading a small file.
+    """
+
+    key: int
+    name: str
+    path: str
+
+
 def version_key(version: str) -> int:
     """Compare versions as numbers after right-padding 8-digit ones to 14 digits."""
     return int(version.ljust(VERSION_WIDTH, "0"))
@@ -102,7 +114,9 @@ def is_blank_sql(sql: str) -> bool:
     """True when sql holds only whitespace and comments."""
     if not sql.strip():
         return True
-    tokens = sql_text.scan_tokens(sql)
+    from .sql import scan_tokens  # pglast: only when there is something to lex
+
+    tokens = scan_tokens(sql)
     return tokens is not None and all(tok.name in ("SQL_COMMENT", "C_COMMENT") for tok in tokens)
 
 
@@ -126,6 +140,15 @@ def discover(directory: str | os.PathLike[str], *, init_hint: str = "flask db in
 
     Every malformed file name is listed in one error; two files with the same version are an error.
     """
+    return [
+        parse_file(Path(listed.path), listed.name) for listed in list_directory(directory, init_hint=init_hint)
+    ]
+
+
+def list_directory(
+    directory: str | os.PathLike[str], *, init_hint: str = "flask db init"
+) -> list[ListedFile]:
+    """The migration files of directory, ordered by version, without reading them (:func:`discover`'s errors)."""
     root = Path(directory)
     if not root.is_dir():
         raise MigrationFileError(
@@ -134,7 +157,7 @@ def discover(directory: str | os.PathLike[str], *, init_hint: str = "flask db in
             paths=[str(root)],
         )
     malformed: list[str] = []
-    found: list[tuple[int, str, Path]] = []
+    found: list[ListedFile] = []
     for entry in os.scandir(root):
         if not entry.is_file() or is_ignored(entry.name):
             continue
@@ -144,7 +167,7 @@ def discover(directory: str | os.PathLike[str], *, init_hint: str = "flask db in
             if looks_like_migration(name):
                 malformed.append(name)
             continue
-        found.append((version_key(match["version"]), name, Path(entry.path)))
+        found.append(ListedFile(version_key(match["version"]), name, entry.path))
     if malformed:
         listed = ", ".join(f"'{name}'" for name in sorted(malformed))
         raise MigrationFileError(
@@ -155,10 +178,10 @@ def discover(directory: str | os.PathLike[str], *, init_hint: str = "flask db in
         )
     found.sort()
     _refuse_duplicates(root, found)
-    return [parse_file(path, name) for _, name, path in found]
+    return found
 
 
-def _refuse_duplicates(root: Path, found: Iterable[tuple[int, str, Path]]) -> None:
+def _refuse_duplicates(root: Path, found: Iterable[ListedFile]) -> None:
     by_key: dict[int, list[str]] = {}
     for key, name, _ in found:
         by_key.setdefault(key, []).append(name)
@@ -172,24 +195,20 @@ def _refuse_duplicates(root: Path, found: Iterable[tuple[int, str, Path]]) -> No
         )
 
 
-def parse_file(path: Path, file_name: str | None = None) -> MigrationFile:
-    """Parse one migration file whose name already matched the grammar."""
+def parse_file(path: Path, file_name: str | None = None, *, raw: bytes | None = None) -> MigrationFile:
+    """Parse one migration file whose name already matched the grammar (from ``raw`` when its bytes are read)."""
     display = file_name or unicodedata.normalize("NFC", path.name)
     match = FILE_NAME.match(display)
     if match is None:
         raise MigrationFileError(f"'{display}' is not a migration file name.", paths=[str(path)])
+    if raw is None:
+        raw = read_bytes(path, display)
     try:
-        raw = path.read_bytes()
         source = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise MigrationParseError(
             f"Migration file '{display}' is not valid UTF-8 (byte {exc.start}). Save it as UTF-8.",
             path=str(path),
-        ) from None
-    except OSError as exc:
-        raise MigrationFileError(
-            f"Could not read migration file '{display}': {exc.strerror}. Check its permissions.",
-            paths=[str(path)],
         ) from None
     if match["kind"] == "py":
         up, down = parse_python_sections(source, str(path), display)
@@ -208,9 +227,23 @@ def parse_file(path: Path, file_name: str | None = None) -> MigrationFile:
     )
 
 
+def read_bytes(path: str | os.PathLike[str], display: str) -> bytes:
+    """A migration file's raw bytes, or the error naming it when it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise MigrationFileError(
+            f"Could not read migration file '{display}': {exc.strerror}. Check its permissions.",
+            paths=[str(path)],
+        ) from None
+
+
 def _comment_line_starts(source: str) -> set[int] | None:
     """Character offsets of '--' comments found by PostgreSQL's lexer; None when the lexer cannot read the file."""
-    tokens = sql_text.scan_tokens(source)
+    from .sql import scan_tokens  # pglast: only for a file that has directives to check
+
+    tokens = scan_tokens(source)
     return None if tokens is None else {tok.start for tok in tokens if tok.name == "SQL_COMMENT"}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 
 from ..errors import (
@@ -19,7 +20,6 @@ from ..errors import (
     OutOfOrder,
 )
 from .files import MigrationFile, Section, parse_options, version_key
-from .sql import scan_tokens
 
 APPLIED, PENDING, MODIFIED, MISSING, FAILED, RUNNING = (
     "applied",
@@ -134,9 +134,10 @@ class Status:
 def compute_status(files: Sequence[MigrationFile], records: Sequence[HistoryRecord]) -> Status:
     """Join files and history rows by version (numerically, so 20260115 and 20260115000000 are one)."""
     by_key = {f.key: f for f in files}
-    states: list[MigrationState] = []
+    keyed: list[tuple[int, MigrationState]] = []  # each version's key computed once (status runs on every boot)
     for record in records:
-        file = by_key.pop(record.key, None)
+        key = record.key
+        file = by_key.pop(key, None)
         if record.status in (FAILED, RUNNING):
             state = record.status
         elif file is None:
@@ -145,10 +146,10 @@ def compute_status(files: Sequence[MigrationFile], records: Sequence[HistoryReco
             state = MODIFIED
         else:
             state = APPLIED
-        states.append(MigrationState(record.version, record.name, state, file, record))
-    states.extend(MigrationState(f.version, f.name, PENDING, f, None) for f in by_key.values())
-    states.sort(key=lambda m: m.key)
-    return Status(tuple(states))
+        keyed.append((key, MigrationState(record.version, record.name, state, file, record)))
+    keyed.extend((key, MigrationState(f.version, f.name, PENDING, f, None)) for key, f in by_key.items())
+    keyed.sort(key=itemgetter(0))  # stable: rows in history order, then new files, as sorting the states by key
+    return Status(tuple(state for _, state in keyed))
 
 
 def validate(status: Status, *, allow_out_of_order: bool, command: str = "flask db") -> None:
@@ -301,6 +302,8 @@ def _rollback_step(m: MigrationState, command: str) -> RollbackStep:
 
 def sql_fingerprint(sql: str) -> str | None:
     """The SQL's tokens without comments and whitespace, to tell a cosmetic edit from a real one."""
+    from .sql import scan_tokens  # pglast: only when an edit is to be told apart, not for every status
+
     tokens = scan_tokens(sql)
     if tokens is None:
         return None

@@ -1,7 +1,8 @@
 """PostgreSQL-aware SQL handling: split statements, find what cannot run in a transaction, syntax check.
 
 Pure (no database). PostgreSQL's own lexer and parser, through pglast, read strings, dollar quotes, quoted
-identifiers and comments exactly as the server does.
+identifiers and comments exactly as the server does. pglast is imported the first time something is lexed or
+parsed, not with this module: ``status`` on unchanged files and the startup guard never need it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pglast import ast, enums
-from pglast.parser import ParseError, Token, parse_sql, parse_sql_json, scan
+if TYPE_CHECKING:
+    from pglast import ast, enums
+    from pglast.parser import Token
 
 __all__ = [
     "SqlSyntaxError",
@@ -72,6 +74,8 @@ _ROUTINE_WORDS = frozenset({"create", "function", "procedure", "or", "replace"})
 
 def _scan_prefix(text: str) -> tuple[list[Token], int | None]:
     """Tokens of ``text`` and the index where lexing failed (an unterminated quote or comment), if it did."""
+    from pglast.parser import ParseError, scan
+
     try:
         return scan(text), None
     except ParseError as exc:
@@ -183,13 +187,15 @@ def is_blank(sql: str) -> bool:
     return not _split(sql)
 
 
-def _error_index(exc: ParseError) -> int | None:
+def _error_index(exc: Exception) -> int | None:
     location = exc.args[1] if len(exc.args) > 1 else None
     return location if isinstance(location, int) else None
 
 
 @functools.lru_cache(maxsize=1024)
 def _syntax_error(sql: str) -> SqlSyntaxError | None:
+    from pglast.parser import ParseError, parse_sql_json
+
     try:
         # JSON output: the syntax tree is not needed, and building pglast nodes costs far more than parsing.
         parse_sql_json(sql)
@@ -241,6 +247,8 @@ def _worth_parsing(text: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> tuple[tuple[ast.Node, ...], tuple[str, ...]]:
     """(parse trees, ()) of a statement, or ((), its upper-cased tokens) when it does not parse."""
+    from pglast.parser import ParseError, parse_sql
+
     try:
         return tuple(raw.stmt for raw in parse_sql(text) if raw.stmt is not None), ()
     except ParseError:
@@ -273,6 +281,8 @@ def _first(
 
 def _option(options: object, name: str, default: bool = False) -> bool:
     """The boolean value of option ``name`` in a DefElem list, read as PostgreSQL's defGetBoolean does."""
+    from pglast import ast
+
     for opt in options if isinstance(options, tuple) else ():
         if isinstance(opt, ast.DefElem) and opt.defname == name:
             arg = opt.arg
@@ -289,6 +299,8 @@ def _option(options: object, name: str, default: bool = False) -> bool:
 
 
 def _detaches_concurrently(node: ast.AlterTableStmt) -> bool:
+    from pglast import ast, enums
+
     return any(
         isinstance(cmd, ast.AlterTableCmd)
         and cmd.subtype == enums.AlterTableType.AT_DetachPartition
@@ -298,28 +310,58 @@ def _detaches_concurrently(node: ast.AlterTableStmt) -> bool:
     )
 
 
-_ALWAYS_NON_TRANSACTIONAL: dict[type[ast.Node], str] = {
-    ast.CreatedbStmt: "CREATE DATABASE",
-    ast.DropdbStmt: "DROP DATABASE",
-    ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
-    ast.DropTableSpaceStmt: "DROP TABLESPACE",
-    ast.AlterSystemStmt: "ALTER SYSTEM",
-    # Only when the subscription has a replication slot, which cannot be known offline.
-    ast.DropSubscriptionStmt: "DROP SUBSCRIPTION",
-}
-_REINDEX_MANY = {
-    enums.ReindexObjectType.REINDEX_OBJECT_SCHEMA: "REINDEX SCHEMA",
-    enums.ReindexObjectType.REINDEX_OBJECT_DATABASE: "REINDEX DATABASE",
-    enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM: "REINDEX SYSTEM",
-}
-_PUBLICATION_CHANGES = (
-    enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_SET_PUBLICATION,
-    enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_ADD_PUBLICATION,
-    enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_DROP_PUBLICATION,
-)
+@dataclass(frozen=True)
+class _NodeTables:
+    always_non_transactional: dict[type[ast.Node], str]
+    reindex_many: dict[enums.ReindexObjectType, str]
+    publication_changes: tuple[enums.AlterSubscriptionType, ...]
+    transaction_kinds: dict[enums.TransactionStmtKind, str]
+
+
+@functools.cache
+def _node_tables() -> _NodeTables:
+    """The tables keyed by pglast's node classes and enums, built when pglast is first needed."""
+    from pglast import ast, enums
+
+    return _NodeTables(
+        always_non_transactional={
+            ast.CreatedbStmt: "CREATE DATABASE",
+            ast.DropdbStmt: "DROP DATABASE",
+            ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
+            ast.DropTableSpaceStmt: "DROP TABLESPACE",
+            ast.AlterSystemStmt: "ALTER SYSTEM",
+            # Only when the subscription has a replication slot, which cannot be known offline.
+            ast.DropSubscriptionStmt: "DROP SUBSCRIPTION",
+        },
+        reindex_many={
+            enums.ReindexObjectType.REINDEX_OBJECT_SCHEMA: "REINDEX SCHEMA",
+            enums.ReindexObjectType.REINDEX_OBJECT_DATABASE: "REINDEX DATABASE",
+            enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM: "REINDEX SYSTEM",
+        },
+        publication_changes=(
+            enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_SET_PUBLICATION,
+            enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_ADD_PUBLICATION,
+            enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_DROP_PUBLICATION,
+        ),
+        transaction_kinds={
+            enums.TransactionStmtKind.TRANS_STMT_BEGIN: "BEGIN",
+            enums.TransactionStmtKind.TRANS_STMT_START: "START TRANSACTION",
+            enums.TransactionStmtKind.TRANS_STMT_COMMIT: "COMMIT",
+            enums.TransactionStmtKind.TRANS_STMT_ROLLBACK: "ROLLBACK",
+            enums.TransactionStmtKind.TRANS_STMT_SAVEPOINT: "SAVEPOINT",
+            enums.TransactionStmtKind.TRANS_STMT_RELEASE: "RELEASE SAVEPOINT",
+            enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_TO: "ROLLBACK TO SAVEPOINT",
+            enums.TransactionStmtKind.TRANS_STMT_PREPARE: "PREPARE TRANSACTION",
+            enums.TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED: "COMMIT PREPARED",
+            enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED: "ROLLBACK PREPARED",
+        },
+    )
 
 
 def _non_transactional_node(node: ast.Node) -> str | None:
+    from pglast import ast, enums
+
+    tables = _node_tables()
     if isinstance(node, ast.IndexStmt):
         return "CREATE INDEX CONCURRENTLY" if node.concurrent else None
     if isinstance(node, ast.DropStmt):
@@ -327,7 +369,7 @@ def _non_transactional_node(node: ast.Node) -> str | None:
     if isinstance(node, ast.ReindexStmt):
         if _option(node.params, "concurrently"):
             return "REINDEX ... CONCURRENTLY"
-        return _REINDEX_MANY.get(node.kind) if node.kind is not None else None
+        return tables.reindex_many.get(node.kind) if node.kind is not None else None
     if isinstance(node, ast.VacuumStmt):
         return "VACUUM" if node.is_vacuumcmd else None  # ANALYZE alone is fine in a transaction
     if isinstance(node, ast.ClusterStmt):
@@ -341,7 +383,7 @@ def _non_transactional_node(node: ast.Node) -> str | None:
     if isinstance(node, ast.AlterSubscriptionStmt):
         if node.kind == enums.AlterSubscriptionType.ALTER_SUBSCRIPTION_REFRESH:
             return "ALTER SUBSCRIPTION ... REFRESH"
-        if node.kind in _PUBLICATION_CHANGES and _option(node.options, "refresh", True):
+        if node.kind in tables.publication_changes and _option(node.options, "refresh", True):
             return "ALTER SUBSCRIPTION ... PUBLICATION with refresh"
         return None
     if isinstance(node, ast.AlterDatabaseStmt):
@@ -349,7 +391,7 @@ def _non_transactional_node(node: ast.Node) -> str | None:
         return "ALTER DATABASE ... SET TABLESPACE" if "tablespace" in names else None
     if isinstance(node, ast.DiscardStmt):
         return "DISCARD ALL" if node.target == enums.DiscardMode.DISCARD_ALL else None
-    return _ALWAYS_NON_TRANSACTIONAL.get(type(node))
+    return tables.always_non_transactional.get(type(node))
 
 
 _NON_TRANSACTIONAL_WORDS: dict[tuple[str, ...], str] = {
@@ -396,26 +438,16 @@ def non_transactional_reason(stmt: Statement | str) -> str | None:
     return _first(stmt, _non_transactional_node, _non_transactional_words)
 
 
-_TRANSACTION_KINDS = {
-    enums.TransactionStmtKind.TRANS_STMT_BEGIN: "BEGIN",
-    enums.TransactionStmtKind.TRANS_STMT_START: "START TRANSACTION",
-    enums.TransactionStmtKind.TRANS_STMT_COMMIT: "COMMIT",
-    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK: "ROLLBACK",
-    enums.TransactionStmtKind.TRANS_STMT_SAVEPOINT: "SAVEPOINT",
-    enums.TransactionStmtKind.TRANS_STMT_RELEASE: "RELEASE SAVEPOINT",
-    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_TO: "ROLLBACK TO SAVEPOINT",
-    enums.TransactionStmtKind.TRANS_STMT_PREPARE: "PREPARE TRANSACTION",
-    enums.TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED: "COMMIT PREPARED",
-    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED: "ROLLBACK PREPARED",
-}
 _TRANSACTION_WORDS = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMIT", "END": "COMMIT",
                       "ROLLBACK": "ROLLBACK", "ABORT": "ROLLBACK", "SAVEPOINT": "SAVEPOINT",
                       "RELEASE": "RELEASE SAVEPOINT"}  # fmt: skip
 
 
 def _transaction_node(node: ast.Node) -> str | None:
+    from pglast import ast
+
     if isinstance(node, ast.TransactionStmt) and node.kind is not None:
-        return _TRANSACTION_KINDS.get(node.kind)
+        return _node_tables().transaction_kinds.get(node.kind)
     return None
 
 
@@ -434,6 +466,8 @@ def transaction_control(stmt: Statement | str) -> str | None:
 
 
 def _concurrently_node(node: ast.Node) -> bool | None:
+    from pglast import ast
+
     if isinstance(node, (ast.IndexStmt, ast.DropStmt, ast.RefreshMatViewStmt)):
         return True if node.concurrent else None
     if isinstance(node, ast.ReindexStmt):
@@ -453,6 +487,8 @@ def is_concurrently(stmt: Statement | str) -> bool:
 
 
 def _index_name(node: ast.Node) -> tuple[str | None, str] | None:
+    from pglast import ast
+
     if isinstance(node, ast.IndexStmt) and node.idxname:
         # An index always lives in its table's schema.
         return (node.relation.schemaname if node.relation else None), node.idxname
