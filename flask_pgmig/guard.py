@@ -1,26 +1,27 @@
 """The startup guard (PGMIG_GUARD): refuse to boot, or log a warning, while the database is behind its migrations.
 
 It is read-only and cheap: one scan of the migrations directory, one connection, one query; no lock, no DDL,
-no SET ROLE, and the history table is not created. It is skipped when the flask CLI is loading the app to run
-the extension's own group (``flask db migrate`` must be able to fix what the guard complains about).
-Never imports the CLI.
+no SET ROLE, and the history table is not created. A file that is byte for byte the one applied (its raw SHA-256
+is in its history row) is not parsed: see :mod:`flask_pgmig.core.quick_status`. The guard is skipped when the
+flask CLI is loading the app to run the extension's own group (``flask db migrate`` must be able to fix what the
+guard complains about). Never imports the CLI.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import psycopg
-from psycopg import sql
 
 from .core import plan as planning
 from .core.dsn import connect, redact, redact_url
-from .core.files import discover
-from .core.history import RECORD_COLUMNS, HistoryTable
+from .core.files import list_directory
+from .core.history import EARLY_COLUMNS, RECORD_COLUMNS, HistoryTable
 from .core.migrator import Settings
 from .core.plan import HistoryRecord, Status
+from .core.quick_status import parse_all, quick_status
 from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
 
 if TYPE_CHECKING:
@@ -32,27 +33,37 @@ PROBLEM_STATES = (planning.PENDING, planning.MODIFIED, planning.MISSING, plannin
 
 def read_status(dsn: str, settings: Settings) -> Status:
     """Files joined with the history, from one connection and one query (a missing history table: all pending)."""
-    files = discover(settings.directory, init_hint=f"{settings.command} init")
+    listed = list_directory(settings.directory, init_hint=f"{settings.command} init")
     history = HistoryTable(settings.schema, settings.table)
-    query = sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS)), history.ident
-    )
     failure: str | None = None
-    with connect(
-        dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs
-    ) as conn:
-        try:
-            rows = conn.execute(query).fetchall()
-        except psycopg.errors.UndefinedTable:
-            rows = []
-        except psycopg.Error as exc:
-            failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    if failure is not None:
-        raise HistoryError(
-            f"Reading the history table '{history.display}' failed: {failure}. Check that the app's database "
-            "role may read it."
-        )
-    return planning.compute_status(files, [HistoryRecord(*row) for row in rows])
+    try:
+        with connect(
+            dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs
+        ) as conn:
+            try:
+                rows = _history_rows(conn, history)
+            except psycopg.Error as exc:
+                failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        if failure is not None:
+            raise HistoryError(
+                f"Reading the history table '{history.display}' failed: {failure}. Check that the app's "
+                "database role may read it."
+            )
+    except PgMigError:
+        parse_all(listed)  # the database failed before any file was read: a broken file is still the error
+        raise
+    return quick_status(listed, [HistoryRecord(*row) for row in rows])
+
+
+def _history_rows(conn: psycopg.Connection[Any], history: HistoryTable) -> list[tuple[Any, ...]]:
+    """Every history row; none when the table does not exist yet. A table from before ``file_sha256`` is read
+    without it (a second query), and then every file is parsed."""
+    try:
+        return conn.execute(history.select_records(RECORD_COLUMNS)).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+    except psycopg.errors.UndefinedColumn:  # autocommit: the failed query left no transaction to roll back
+        return conn.execute(history.select_records(EARLY_COLUMNS)).fetchall()
 
 
 def pending_error(
@@ -98,9 +109,11 @@ def run_guard(state: PgMigState) -> None:
     """Check the database (and every bind of PGMIG_BINDS) at app creation: raise under 'error', log under 'warn'."""
     if state.guard == "off" or invoked_command() == state.extension.command:
         return
-    from .binds import configured_binds
+    states = [state]
+    if state.config.get("PGMIG_BINDS") is not None:  # binds.py (and the fleet code it uses) only when needed
+        from .binds import configured_binds
 
-    states = [state] + [state.for_bind(key) for key in configured_binds(state.config) if key != state.bind]
+        states += [state.for_bind(key) for key in configured_binds(state.config) if key != state.bind]
     for checked in states:
         error = guard_error(checked, state.guard)
         if error is None:

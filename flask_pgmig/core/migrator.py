@@ -21,16 +21,17 @@ from . import plan as planning
 from . import repair as recovery
 from .events import Events
 from .failures import translating
-from .files import MigrationFile, discover
+from .files import MigrationFile, discover, list_directory
 from .history import HistoryTable
 from .lock import lock_key, migration_lock
-from .plan import RollbackStep, Status
-from .runner import Runner, RunSettings, preflight
+from .plan import HistoryRecord, RollbackStep, Status
+from .quick_status import parse_all, read_files
 from .sql import split_statements
 
-if TYPE_CHECKING:  # imported when used: they build on the Migrator
+if TYPE_CHECKING:  # imported when used: they build on the Migrator, or (runner) only running needs them
     from .baseline import BaselineResult
     from .dry_run import DryRunExecution
+    from .runner import Runner
     from .verify import VerifyReport
 
 Connection = psycopg.Connection[Any]
@@ -120,11 +121,23 @@ class Migrator:
     # -- status ----------------------------------------------------------------------------------------------
     @translating("status")
     def status(self) -> Status:
-        """Every migration with its state, cosmetic edits told apart, INVALID indexes listed. Read-only."""
-        files = self.files()
-        with self.connect() as conn:
-            status = planning.compute_status(files, self.history.read(conn))
-            return recovery.describe(conn, self.history, status, files)
+        """Every migration with its state, cosmetic edits told apart, INVALID indexes listed. Read-only.
+
+        Files whose raw bytes hash to their applied history row's ``file_sha256`` are not parsed
+        (:mod:`.quick_status`); the result is the same as parsing every file.
+        """
+        listed = list_directory(self.settings.directory, init_hint=f"{self.settings.command} init")
+        records: list[HistoryRecord] | None = None
+        try:
+            with self.connect() as conn:
+                records = self.history.read(conn)
+                files = read_files(listed, records)
+                status = planning.compute_status(files, records)
+                return recovery.describe(conn, self.history, status, files)
+        except (PgMigError, psycopg.Error):
+            if records is None:  # the database failed first: a broken file is still the error to report
+                parse_all(listed)
+            raise
 
     # -- migrate ---------------------------------------------------------------------------------------------
     @translating("migrate")
@@ -138,6 +151,8 @@ class Migrator:
         resume: bool = False,
     ) -> RunResult:
         """Apply pending migrations in version order (up to ``to``), each with its history row."""
+        from .runner import preflight  # the runner (backfill, pglast) loads only when something may run
+
         out_of_order = self.settings.out_of_order if allow_out_of_order is None else allow_out_of_order
         files = self.files()
         with self.connect() as conn:
@@ -197,6 +212,8 @@ class Migrator:
         return RunResult("migrate", steps=tuple(steps), planned=tuple(planned), status=status)
 
     def _resume_target(self, conn: Connection, status: Status) -> tuple[MigrationFile, int] | None:
+        from .runner import preflight
+
         stuck = status.having(planning.FAILED, planning.RUNNING)
         if not stuck:
             return None
@@ -336,6 +353,8 @@ class Migrator:
 
     # -- shared ----------------------------------------------------------------------------------------------
     def _runner(self, conn: Connection) -> Runner:
+        from .runner import Runner, RunSettings
+
         settings = RunSettings(
             lock_timeout_ms=self.settings.lock_timeout_ms,
             statement_timeout_ms=self.settings.statement_timeout_ms,
