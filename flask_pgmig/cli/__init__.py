@@ -1,26 +1,41 @@
 """The click commands, served as ``flask db <command>`` (through the extension) and as the standalone ``pgmig``.
 
-Commands live in small modules by subject and are collected here by :func:`register`; each builds, validates
-and delegates to the Migrator in a few lines. Importing this package never imports Flask or SQLAlchemy.
+Commands live in small modules by subject; :func:`register` gives a group all of them through
+:class:`LazyCommands`, which imports a command's module only when that command is looked up, so ``pgmig status``
+loads neither the linter, the verifier nor the adoption code. Importing this package never imports Flask or
+SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__
 from ..core.dsn import redact_url
-from ..core.events import Events
-from ..core.fleet import Target, targets_from_file, tenant_schemas, tenant_targets
-from ..core.migrator import Migrator, Settings
 from ..errors import ConfigError
-from . import adopt_commands, check_commands, core_commands, recovery_commands
 from .common import SOURCE_KEY, PgMigGroup, invoke_translating_errors
-from .fleet_options import add_fleet_options
 
+if TYPE_CHECKING:
+    from ..core.events import Events
+    from ..core.fleet import Target
+    from ..core.migrator import Migrator, Settings
+
+# Each command's module (in this package; its COMMANDS list defines it), and each alias's command. A test keeps
+# this table and the modules' COMMANDS in step.
+COMMAND_MODULES = {
+    "init": "core_commands", "new": "core_commands", "migrate": "core_commands", "rollback": "core_commands",
+    "status": "status_commands",
+    "repair": "recovery_commands", "history": "recovery_commands",
+    "check": "check_commands", "verify": "check_commands",
+    "baseline": "adopt_commands", "import": "adopt_commands",
+}  # fmt: skip
+ALIASES = {"upgrade": "migrate", "downgrade": "rollback", "current": "status"}  # Flask-Migrate habits
 SCALE_OUT_COMMANDS = ("migrate", "rollback", "status")
 
 
@@ -34,26 +49,67 @@ def _alias(command: click.Command, name: str) -> click.Command:
     )  # fmt: skip
 
 
+def load_command(name: str) -> click.Command:
+    """Import the module of command (or alias) ``name`` and return the command, scale-out options attached."""
+    target = ALIASES.get(name, name)
+    module = importlib.import_module(f".{COMMAND_MODULES[target]}", __name__)
+    command: click.Command = next(c for c in module.COMMANDS if c.name == target)
+    if target in SCALE_OUT_COMMANDS:
+        from .fleet_options import add_fleet_options
+
+        add_fleet_options(command)  # idempotent: the standalone group and 'flask db' share the command
+    return command if name == target else _alias(command, name)
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's commands by name (click's ``Group.commands``), each loaded the first time it is looked up.
+
+    Listing the names (``--help``, a typo's suggestions) needs no import; looking one up imports its module.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, click.Command] = {}
+        self._names = set(COMMAND_MODULES) | set(ALIASES)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            if name not in self._names:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._names.add(name)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._names:
+            raise KeyError(name)
+        self._names.discard(name)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
 def all_commands() -> tuple[list[click.Command], dict[str, click.Command]]:
-    """Every command and every alias, from each command module."""
-    modules = [core_commands, recovery_commands, check_commands, adopt_commands]
-    commands = [command for module in modules for command in module.COMMANDS]
-    for command in commands:
-        if command.name in SCALE_OUT_COMMANDS:
-            add_fleet_options(command)
-    aliases = {
-        name: command for module in modules for name, command in getattr(module, "ALIASES", {}).items()
-    }
-    return commands, aliases
+    """Every command and every alias, loaded (each module imported)."""
+    commands = [load_command(name) for name in COMMAND_MODULES]
+    return commands, {alias: load_command(alias) for alias in ALIASES}
 
 
 def register(group: click.Group) -> click.Group:
-    """Add every command and alias to a group (the standalone one, or the extension's ``flask db``)."""
-    commands, aliases = all_commands()
-    for command in commands:
-        group.add_command(command)
-    for alias, command in aliases.items():
-        group.add_command(_alias(command, alias))
+    """Give a group (the standalone one, or the extension's ``flask db``) every command and alias, lazily."""
+    lazy = LazyCommands()
+    for name, command in group.commands.items():  # keep what the group already had
+        lazy[name] = command
+    group.commands = lazy
     return group
 
 
@@ -88,12 +144,16 @@ class StandaloneSource:
         return settings_from_mapping(env_mapping(), directory=self._directory, command=self.command)
 
     def migrator(self, events: Events) -> Migrator:
+        from ..core.migrator import Migrator
+
         return Migrator(self.dsn(), self.settings(), events=events)
 
     def fleet_targets(
         self, *, targets_file: str | None, all_schemas: bool, all_binds: bool, bind: str | None
     ) -> list[Target]:
         """Targets for --targets FILE (one DSN a line) or --all-schemas (PGMIG_TENANT_SCHEMAS, a LIKE pattern)."""
+        from ..core.fleet import targets_from_file, tenant_schemas, tenant_targets
+
         if all_binds or bind:
             raise ConfigError(
                 "--bind and --all-binds need 'flask db' (Flask-SQLAlchemy binds); use --targets here."
@@ -130,4 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="pgmig")
 
 
-__all__ = ["SOURCE_KEY", "PgMigGroup", "cli", "invoke_translating_errors", "main", "register"]
+__all__ = [
+    "SOURCE_KEY", "LazyCommands", "PgMigGroup", "all_commands", "cli", "invoke_translating_errors", "load_command",
+    "main", "register",
+]  # fmt: skip

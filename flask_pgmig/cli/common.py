@@ -13,15 +13,17 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
 from ..core.dsn import redact
 from ..core.events import Events
-from ..core.migrator import Migrator
 from ..errors import ConfigError, PgMigError
 from .progress import ProgressDisplay, progress_after
+
+if TYPE_CHECKING:  # the source builds the Migrator; importing it here would load the engine with every command
+    from ..core.migrator import Migrator
 
 SOURCE_KEY = "pgmig.source"
 

@@ -1,4 +1,5 @@
-"""The everyday commands: init, new, status, migrate, rollback (each builds, validates, delegates)."""
+"""The everyday commands: init, new, migrate, rollback (each builds, validates, delegates); status has its own
+module (status_commands.py), so that running it loads neither the linter nor the runner."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 import click
 
 from ..core.migrator import RunResult
-from ..core.plan import MigrationState, Status
 from ..errors import ConfigError
 from .check_commands import execution_json, lint_before_migrate, print_execution
 from .common import emit_json, fail_unless, json_option, migrator, ms, source
@@ -72,21 +72,6 @@ def new_command(name: str, python_file: bool) -> None:
     click.echo(str(path))
 
 
-@click.command("status")
-@click.option("--check", is_flag=True, help="Exit 1 unless every migration is applied and clean.")
-@json_option
-def status_command(check: bool, as_json: bool) -> None:
-    """Show every migration with its state: applied, pending, modified, missing, failed."""
-    database = source().database_display()
-    status = migrator(as_json).status()
-    if as_json:
-        emit_json(status_json(status, database))
-    else:
-        print_status(status, database)
-    if check:
-        fail_unless(status.clean and not status.invalid_indexes)
-
-
 @click.command("migrate")
 @click.option("--to", "to", metavar="VERSION", help="Apply pending migrations up to and including VERSION.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its SQL; change nothing.")
@@ -146,71 +131,6 @@ def rollback_command(
         steps=steps if steps is not None else 1, to=to, everything=everything, dry_run=dry_run
     )
     report_run(result, as_json)
-
-
-def status_json(status: Status, database: str) -> dict[str, Any]:
-    """The documented ``status --json`` document."""
-    return {
-        "database": database,
-        "clean": status.clean,
-        "counts": {
-            s: len(status.having(s))
-            for s in ("applied", "pending", "modified", "missing", "failed", "running")
-        },
-        "migrations": [
-            {
-                "version": m.version,
-                "name": m.name,
-                "state": m.state,
-                "applied_at": m.record.applied_at.isoformat() if m.record and m.record.applied_at else None,
-                "duration_ms": m.record.duration_ms if m.record else None,
-                "file": m.file.path.name if m.file else None,
-                "change": m.change,
-                "statements_done": m.record.statements_done if m.record else None,
-                "statements_total": m.record.statements_total if m.record else None,
-                "error": m.record.error if m.record else None,
-            }
-            for m in status.migrations
-        ],
-        "invalid_indexes": [
-            {"schema": i.schema, "name": i.name, "table": i.table, "version": i.version}
-            for i in status.invalid_indexes
-        ],
-    }
-
-
-def print_status(status: Status, database: str) -> None:
-    """One line per migration, then a summary line."""
-    click.echo(f"Database: {database}")
-    if not status.migrations:
-        click.echo("No migrations found.")
-        return
-    for m in status.migrations:
-        when = f"{m.record.applied_at:%Y-%m-%d %H:%M:%S}" if m.record and m.record.applied_at else ""
-        click.echo(f"  {m.state:<9} {m.id}  {when}{_state_detail(m)}".rstrip())
-    for index in status.invalid_indexes:
-        made_by = f" (from migration {index.version})" if index.version else ""
-        click.echo(
-            f"  INVALID index {index.schema}.{index.name} on {index.table}{made_by}: a failed CREATE INDEX "
-            "CONCURRENTLY left it; migrate drops and rebuilds it, or DROP INDEX CONCURRENTLY it by hand."
-        )
-    counts = ", ".join(f"{len(status.having(s))} {s}" for s in ("applied", "pending") if status.having(s))
-    problems = [m for m in status.problems if m.state != "pending"]
-    extra = f", {len(problems)} need attention" if problems else ""
-    click.echo(f"{counts or 'nothing applied'}{extra}.")
-
-
-def _state_detail(m: MigrationState) -> str:
-    """What a problem state means, on the migration's own line."""
-    if m.state == "modified":
-        return "  (file changed: only whitespace or comments)" if m.change == "cosmetic" else "  (file changed)"
-    if m.state == "missing":
-        return "  (file gone; rollback uses the stored down section)"
-    if m.state in ("failed", "running") and m.record is not None:
-        progress = f"{m.record.statements_done or 0} of {m.record.statements_total or '?'} statements done"
-        what = "failed" if m.state == "failed" else "interrupted"
-        return f"  ({what}: {progress}{'; ' + m.record.error if m.record.error else ''})"
-    return ""
 
 
 def report_run(result: RunResult, as_json: bool) -> None:
@@ -296,5 +216,4 @@ def _timestamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
 
 
-COMMANDS: list[click.Command] = [init_command, new_command, status_command, migrate_command, rollback_command]
-ALIASES = {"upgrade": migrate_command, "downgrade": rollback_command, "current": status_command}
+COMMANDS: list[click.Command] = [init_command, new_command, migrate_command, rollback_command]
