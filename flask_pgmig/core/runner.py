@@ -167,26 +167,19 @@ class Runner:
             self.conn.execute(prefix.encode("utf-8"), prepare=False)
 
     def commit_with(self, version: str, write: pgsql.Composed, also: pgsql.Composed | None = None) -> None:
-        """The history write (then ``also``) and COMMIT in one round trip, in pipeline mode so that an error
-        is told apart: a refused write says how to fix the history table, a failed COMMIT (a deferred
-        constraint) is reported like any database error."""
-        written: psycopg.Cursor[Any] | None = None
+        """The history write (then ``also``) and COMMIT in one round trip.
+
+        When that fails, the transaction status tells who failed: still open (in error) means the write was
+        refused, and the message says how to fix the history table; ended means the COMMIT itself failed (a
+        deferred constraint), reported like any database error.
+        """
+        query = pgsql.SQL("{}; COMMIT").format(write if also is None else pgsql.SQL("{}; {}").format(write, also))
         try:
-            with self.conn.pipeline() as pipeline:
-                try:
-                    written = self.conn.cursor()
-                    written.execute(write, prepare=False)
-                    if also is not None:
-                        self.conn.execute(also, prepare=False)
-                    self.conn.execute(b"COMMIT", prepare=False)
-                except psycopg.Error:
-                    with contextlib.suppress(psycopg.Error):
-                        pipeline.sync()  # leave the aborted pipeline quietly; the caller rolls back
-                    raise
+            self.conn.execute(query, prepare=False)
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
-            if written is None or written.pgresult is not None or failures.is_connection_lost(exc, self.conn):
+            if failures.is_connection_lost(exc, self.conn) or not self.in_transaction:
                 raise
             raise self.history.write_failure(self.conn, version, exc) from exc
 
