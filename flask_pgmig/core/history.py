@@ -303,6 +303,16 @@ class HistoryTable:
             "ELSE ({} || count(*) || {})::integer END FROM changed"
         ).format(sql.SQL(inlined), expected, f"{WRITE_CHECK} ", f" rows instead of {expected}")
 
+    def writes_are_exact(self, conn: Connection) -> bool:
+        """Whether an INSERT ... ON CONFLICT DO UPDATE of a row always writes it: true unless a trigger or a
+        rule on the history table may swallow the row (checked once per run; see :meth:`checked`)."""
+        row = conn.execute(
+            "SELECT NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass(%(t)s) AND NOT tgisinternal) "
+            "AND NOT EXISTS (SELECT FROM pg_rewrite WHERE ev_class = to_regclass(%(t)s))",
+            {"t": self.ident.as_string(conn)},
+        ).fetchone()
+        return bool(row and row[0])
+
     def write_failure(self, conn: Connection, version: str, error: psycopg.Error) -> HistoryError:
         """What to tell the user when a (checked) write of the history was refused by the server."""
         message = str(error)
