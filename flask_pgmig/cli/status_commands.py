@@ -61,24 +61,25 @@ def status_json(status: Status, database: str) -> dict[str, Any]:
 
 
 def print_status(status: Status, database: str) -> None:
-    """One line per migration, then a summary line."""
-    click.echo(f"Database: {database}")
+    """One line per migration, then a summary line (written at once: click flushes every echo)."""
+    lines = [f"Database: {database}"]
     if not status.migrations:
-        click.echo("No migrations found.")
+        click.echo("\n".join([*lines, "No migrations found."]))
         return
     for m in status.migrations:
         when = f"{m.record.applied_at:%Y-%m-%d %H:%M:%S}" if m.record and m.record.applied_at else ""
-        click.echo(f"  {m.state:<9} {m.id}  {when}{_state_detail(m)}".rstrip())
+        lines.append(f"  {m.state:<9} {m.id}  {when}{_state_detail(m)}".rstrip())
     for index in status.invalid_indexes:
         made_by = f" (from migration {index.version})" if index.version else ""
-        click.echo(
+        lines.append(
             f"  INVALID index {index.schema}.{index.name} on {index.table}{made_by}: a failed CREATE INDEX "
             "CONCURRENTLY left it; migrate drops and rebuilds it, or DROP INDEX CONCURRENTLY it by hand."
         )
     counts = ", ".join(f"{len(status.having(s))} {s}" for s in ("applied", "pending") if status.having(s))
     problems = [m for m in status.problems if m.state != "pending"]
     extra = f", {len(problems)} need attention" if problems else ""
-    click.echo(f"{counts or 'nothing applied'}{extra}.")
+    lines.append(f"{counts or 'nothing applied'}{extra}.")
+    click.echo("\n".join(lines))
 
 
 def _state_detail(m: MigrationState) -> str:

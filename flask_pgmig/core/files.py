@@ -27,6 +27,7 @@ DURATION = re.compile(r"^(?P<number>\d+)(?P<unit>ms|s|min|m|h|d)?$")
 UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1}
 OPTION_NAMES = ("transaction", "lock_timeout", "statement_timeout")
 VERSION_WIDTH = 14
+READ_SIZE = 1 << 16  # most migration files fit in one read
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,17 @@ class MigrationFile:
 
 
 class ListedFile(NamedTuple):
-    """A directory entry whose name follows the grammar, not yet read: its version key, NFC name and path.
-
-    The path stays a string: building a :class:`~pathlib.Path` costs more than reading a small file.
+    """A directory entry whose name follows the grammar, not yet read: its version key, NFC file name, path and
+    the parts of its name. The path stays a string: building a :class:`~pathlib.Path` costs more than reading a
+    small file.
     """
 
     key: int
-    name: str
+    file_name: str
     path: str
+    version: str
+    name: str
+    kind: str
 
 
 def version_key(version: str) -> int:
@@ -141,7 +145,8 @@ def discover(directory: str | os.PathLike[str], *, init_hint: str = "flask db in
     Every malformed file name is listed in one error; two files with the same version are an error.
     """
     return [
-        parse_file(Path(listed.path), listed.name) for listed in list_directory(directory, init_hint=init_hint)
+        parse_file(Path(listed.path), listed.file_name)
+        for listed in list_directory(directory, init_hint=init_hint)
     ]
 
 
@@ -159,15 +164,15 @@ def list_directory(
     malformed: list[str] = []
     found: list[ListedFile] = []
     for entry in os.scandir(root):
-        if not entry.is_file() or is_ignored(entry.name):
+        if not entry.is_file():
             continue
         name = unicodedata.normalize("NFC", entry.name)
         match = FILE_NAME.match(name)
-        if match is None:
-            if looks_like_migration(name):
-                malformed.append(name)
-            continue
-        found.append(ListedFile(version_key(match["version"]), name, entry.path))
+        if match is not None:  # a name that follows the grammar is never one is_ignored() skips
+            version, stem, kind = match.groups()
+            found.append(ListedFile(version_key(version), name, entry.path, version, stem, kind))
+        elif not is_ignored(entry.name) and looks_like_migration(name):
+            malformed.append(name)
     if malformed:
         listed = ", ".join(f"'{name}'" for name in sorted(malformed))
         raise MigrationFileError(
@@ -183,8 +188,8 @@ def list_directory(
 
 def _refuse_duplicates(root: Path, found: Iterable[ListedFile]) -> None:
     by_key: dict[int, list[str]] = {}
-    for key, name, _ in found:
-        by_key.setdefault(key, []).append(name)
+    for entry in found:
+        by_key.setdefault(entry.key, []).append(entry.file_name)
     clashes = [names for names in by_key.values() if len(names) > 1]
     if clashes:
         listed = "; ".join(" and ".join(f"'{n}'" for n in names) for names in clashes)
@@ -228,10 +233,20 @@ def parse_file(path: Path, file_name: str | None = None, *, raw: bytes | None = 
 
 
 def read_bytes(path: str | os.PathLike[str], display: str) -> bytes:
-    """A migration file's raw bytes, or the error naming it when it cannot be read."""
+    """A migration file's raw bytes, or the error naming it when it cannot be read.
+
+    os.open/os.read rather than open(): half the system calls and no file object, which is half the cost of
+    status on a directory of small files.
+    """
     try:
-        with open(path, "rb") as file:
-            return file.read()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            chunks = []
+            while chunk := os.read(fd, READ_SIZE):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise MigrationFileError(
             f"Could not read migration file '{display}': {exc.strerror}. Check its permissions.",

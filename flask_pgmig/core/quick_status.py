@@ -16,13 +16,13 @@ INVALID index to the migration that created it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from . import plan as planning
-from .files import ListedFile, MigrationFile, parse_file, read_bytes
+from .files import ListedFile, MigrationFile, parse_file, read_bytes, version_key
 from .plan import HistoryRecord, Status
 
 # What a KnownFile leaves unset until it is asked for: its sections and source (from parsing its bytes) and its
@@ -40,14 +40,12 @@ class KnownFile(MigrationFile):
     @classmethod
     def vouched_for(cls, listed: ListedFile, raw: bytes, digest: str, record: HistoryRecord) -> KnownFile:
         """The file ``listed`` with bytes ``raw``, known from its applied row ``record`` (same ``file_sha256``)."""
-        stem, _, kind = listed.name.rpartition(".")  # the name follows the grammar: <version>_<name>.<kind>
-        version, _, name = stem.partition("_")
         known = cls.__new__(cls)
         # Frozen dataclass: the fields go straight into the instance dict (the generated __init__ only sets them);
         # the deferred ones stay unset until __getattr__ is asked for them.
         known.__dict__.update(
-            version=version, name=name, kind=kind, checksum=record.checksum, file_sha256=digest,
-            _listed=listed, _raw=raw,
+            version=listed.version, name=listed.name, kind=listed.kind, checksum=record.checksum,
+            file_sha256=digest, _listed=listed, _raw=raw,
         )  # fmt: skip
         return known
 
@@ -57,7 +55,7 @@ class KnownFile(MigrationFile):
         if attribute == "path" and "_listed" in values:
             values["path"] = Path(values["_listed"].path)
         elif attribute in PARSED and "_listed" in values:
-            parsed = parse_file(Path(values["_listed"].path), values["_listed"].name, raw=values["_raw"])
+            parsed = parse_file(Path(values["_listed"].path), values["_listed"].file_name, raw=values["_raw"])
             values.update((name, getattr(parsed, name)) for name in PARSED)
         else:
             raise AttributeError(attribute)
@@ -91,14 +89,37 @@ def read_files(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -
         first_record.setdefault(record.key, record)
     files: list[MigrationFile] = []
     for entry in listed:
-        raw = read_bytes(entry.path, entry.name)
+        raw = read_bytes(entry.path, entry.file_name)
         digest = hashlib.sha256(raw).hexdigest()
         row = first_record.get(entry.key)
         if row is not None and row.status == planning.APPLIED and row.file_sha256 == digest:
             files.append(KnownFile.vouched_for(entry, raw, digest, row))
         else:
-            files.append(parse_file(Path(entry.path), entry.name, raw=raw))
+            files.append(parse_file(Path(entry.path), entry.file_name, raw=raw))
     return files
+
+
+def unchanged_since_applied(listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]]) -> bool:
+    """True when the history vouches for every file: a sufficient test that the status is clean, without it.
+
+    ``rows`` are the history's (version, status, file_sha256). True when every row is applied with a hash,
+    each file has exactly one row and hashes to it, and each row has its file: the status would then list every
+    migration as applied and unchanged. False says nothing: build the status (:func:`quick_status`) to know
+    what is what (e.g. rows written before the hash existed). This is the startup guard's boot path, where
+    building a thousand file, row and state objects would cost more than reading and hashing the files.
+    """
+    recorded: dict[int, str] = {}
+    for version, status, digest in rows:
+        key = version_key(version)
+        if status != planning.APPLIED or digest is None or key in recorded:
+            return False
+        recorded[key] = digest
+    if len(recorded) != len(listed):  # listed keys are unique (list_directory refuses duplicates)
+        return False
+    return all(
+        recorded.get(entry.key) == hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest()
+        for entry in listed
+    )
 
 
 def parse_all(listed: Sequence[ListedFile]) -> list[MigrationFile]:
@@ -106,7 +127,7 @@ def parse_all(listed: Sequence[ListedFile]) -> list[MigrationFile]:
 
     For when the database fails before any file was read: a broken file stays the error reported, as it was.
     """
-    return [parse_file(Path(entry.path), entry.name) for entry in listed]
+    return [parse_file(Path(entry.path), entry.file_name) for entry in listed]
 
 
 def quick_status(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -> Status:
@@ -114,4 +135,4 @@ def quick_status(listed: Sequence[ListedFile], records: Sequence[HistoryRecord])
     return planning.compute_status(read_files(listed, records), records)
 
 
-__all__ = ["KnownFile", "parse_all", "quick_status", "read_files"]
+__all__ = ["KnownFile", "parse_all", "quick_status", "read_files", "unchanged_since_applied"]

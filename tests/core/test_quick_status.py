@@ -2,7 +2,8 @@
 
 Each scenario builds a real history, then compares ``quick_status(list_directory(dir), records)`` with
 ``compute_status(discover(dir), records)`` in full (states, order, records, and each file's parse: comparing a
-KnownFile with a parsed file parses it) and checks which files were left unparsed before that comparison.
+KnownFile with a parsed file parses it) and checks which files were left unparsed before that comparison. The
+guard's shortcut, ``unchanged_since_applied``, must only ever say True of a clean status.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from flask_pgmig.core import repair as recovery
 from flask_pgmig.core.files import MigrationFile, discover, list_directory
 from flask_pgmig.core.history import HistoryTable
 from flask_pgmig.core.migrator import Migrator
-from flask_pgmig.core.plan import InvalidIndex, Status, compute_status
-from flask_pgmig.core.quick_status import KnownFile, quick_status
+from flask_pgmig.core.plan import HistoryRecord, InvalidIndex, Status, compute_status
+from flask_pgmig.core.quick_status import KnownFile, quick_status, unchanged_since_applied
 from flask_pgmig.errors import MigrationFailed, MigrationParseError
 
 
@@ -30,7 +31,17 @@ def both(url: str, migrations: Path) -> tuple[Status, Status, list[str]]:
     quick = quick_status(list_directory(migrations), records)
     unparsed = [m.version for m in quick.migrations if isinstance(m.file, KnownFile) and not m.file.parsed]
     slow = compute_status(discover(migrations), records)
+    assert slow.clean or not vouched(migrations, records)  # the shortcut never hides a problem
     return quick, slow, unparsed
+
+
+def vouched(migrations: Path, records: list[HistoryRecord]) -> bool:
+    return unchanged_since_applied(list_directory(migrations), [(r.version, r.status, r.file_sha256) for r in records])
+
+
+def records_of(url: str) -> list[HistoryRecord]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return HistoryTable().read(conn)
 
 
 def states(status: Status) -> list[tuple[str, str]]:
@@ -48,6 +59,7 @@ def test_up_to_date_parses_nothing(database_url: str, tmp_path: Path) -> None:
     assert unparsed == versions(migrations)
     assert states(quick) == [(v, "applied") for v in versions(migrations)]
     assert quick == slow
+    assert vouched(migrations, records_of(database_url))
 
 
 def test_pending_files_are_parsed(database_url: str, tmp_path: Path) -> None:
@@ -83,6 +95,7 @@ def test_edited_files_are_parsed_and_judged_by_their_checksum(
     assert unparsed == rest
     assert states(quick)[0] == (first, state)
     assert quick == slow
+    assert not vouched(migrations, records_of(database_url))  # even when clean: other bytes, nothing vouched
 
 
 def test_a_missing_file(database_url: str, tmp_path: Path) -> None:
@@ -130,6 +143,7 @@ def test_rows_without_a_hash_are_parsed(database_url: str, tmp_path: Path) -> No
     quick, slow, unparsed = both(database_url, migrations)
     assert unparsed == rest
     assert quick == slow
+    assert slow.clean and not vouched(migrations, records_of(database_url))
     query(database_url, "ALTER TABLE pgmig_history DROP COLUMN file_sha256")  # a table from an older release
     quick, slow, unparsed = both(database_url, migrations)
     assert unparsed == []
@@ -143,6 +157,7 @@ def test_python_migrations(database_url: str, tmp_path: Path) -> None:
     quick, slow, unparsed = both(database_url, migrations)
     assert unparsed == versions(migrations)
     assert quick == slow
+    assert vouched(migrations, records_of(database_url))
 
 
 def test_a_known_file_parses_on_demand_into_the_same_sections(database_url: str, tmp_path: Path) -> None:
@@ -192,3 +207,21 @@ def test_migrator_status_matches_the_parsing_one(database_url: str, tmp_path: Pa
     assert quick.invalid_indexes == (InvalidIndex("public", "users_email_idx", "users", "20260117120000"),)
     assert [m.change for m in quick.migrations] == ["cosmetic", None, None]
     assert quick == slow
+
+
+def test_unchanged_since_applied_needs_every_row_and_file_to_agree(tmp_path: Path) -> None:
+    migrations = copy_scenario("basic", tmp_path)
+    listed = list_directory(migrations)
+    rows = [(f.version, "applied", f.file_sha256) for f in discover(migrations)]
+    assert unchanged_since_applied(listed, rows)
+    (version, _, digest), *rest = rows
+    assert not unchanged_since_applied(listed, rows[1:])  # a pending file
+    assert not unchanged_since_applied(listed, [*rows, ("20260201000000", "applied", digest)])  # a missing file
+    assert not unchanged_since_applied(listed, [(version, "failed", digest), *rest])
+    assert not unchanged_since_applied(listed, [(version, "applied", None), *rest])  # a row from before the hash
+    assert not unchanged_since_applied(listed, [(version, "applied", "0" * 64), *rest])  # other bytes
+    (migrations / "20260120000000_x.sql").write_text("-- migrate:up\nSELECT 1;\n")
+    listed = list_directory(migrations)
+    rows = [(f.version, "applied", f.file_sha256) for f in discover(migrations)]
+    assert unchanged_since_applied(listed, rows)
+    assert not unchanged_since_applied(listed, [*rows, ("20260120", "applied", rows[-1][2])])  # one version twice
