@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 
 from ..errors import ConfigError, HistoryError
-from . import backfill, sql
 from . import plan as planning
+from . import sql
 from .files import MigrationFile
 from .history import HistoryTable
 from .plan import InvalidIndex, MigrationState, Status
@@ -215,6 +215,8 @@ def _write(conn: Connection, history: HistoryTable, result: RepairResult, m: Mig
     elif result.action == MARK_ROLLED_BACK:
         history.delete(conn, m.version)
         # the user reverted it by hand: a backfill in it must start afresh when it is applied again
+        from . import backfill  # only when repairing: status, which imports this module, never lexes SQL
+
         backfill.forget(conn, history, m.version)
     else:
         assert m.file is not None

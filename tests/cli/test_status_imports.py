@@ -14,7 +14,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from helpers import clean_environment, copy_scenario
 
@@ -69,12 +68,6 @@ def test_pgmig_status_imports_no_framework_and_no_other_command(database_url: st
     assert sorted(m for m in modules if m.startswith(NEVER_FOR_STATUS)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flask_pgmig/core/repair.py (not this change's file) imports core.backfill at module level, and "
-    "backfill imports backfill_directive, which imports pglast: importing backfill inside repair._write (its only "
-    "use) removes both; then drop this mark",
-)
 def test_pgmig_status_on_an_up_to_date_directory_imports_no_parser(database_url: str, tmp_path: Path) -> None:
     migrations = copy_scenario("basic", tmp_path)
     Migrator.create(database_url, migrations).migrate()
