@@ -1,10 +1,11 @@
 """The startup guard (PGMIG_GUARD): refuse to boot, or log a warning, while the database is behind its migrations.
 
-It is read-only and cheap: one scan of the migrations directory, one connection, one query; no lock, no DDL,
-no SET ROLE, and the history table is not created. A file that is byte for byte the one applied (its raw SHA-256
-is in its history row) is not parsed: see :mod:`flask_pgmig.core.quick_status`. The guard is skipped when the
-flask CLI is loading the app to run the extension's own group (``flask db migrate`` must be able to fix what the
-guard complains about). Never imports the CLI.
+It is read-only and cheap: one scan of the migrations directory, one connection, one query (a second one only
+when the database is not up to date); no lock, no DDL, no SET ROLE, and the history table is not created. A file
+that is byte for byte the one applied (its raw SHA-256 is in its history row) is not parsed: see
+:mod:`flask_pgmig.core.quick_status`. The guard is skipped when the flask CLI is loading the app to run the
+extension's own group (``flask db migrate`` must be able to fix what the guard complains about). Never imports
+the CLI.
 """
 
 from __future__ import annotations

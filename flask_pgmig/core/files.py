@@ -8,7 +8,6 @@ through :mod:`.sql`) is imported only when a file is really lexed, so listing an
 from __future__ import annotations
 
 import ast
-import difflib
 import hashlib
 import os
 import re
@@ -315,6 +314,8 @@ def _check_marker(
     kind: str, number: int, markers: dict[str, tuple[int, SectionOptions, int]], path: str, display: str
 ) -> None:
     if kind not in ("up", "down"):
+        import difflib  # only for the error message
+
         guess = difflib.get_close_matches(kind, ["up", "down"], n=1, cutoff=0.3)
         hint = f" Did you mean '-- migrate:{guess[0]}'?" if guess else ""
         raise MigrationParseError(
@@ -345,6 +346,8 @@ def parse_options(text: str, *, path: str, display: str, line: int) -> SectionOp
     for word in text.split():
         key, sep, value = word.partition(":")
         if key not in OPTION_NAMES or not sep:
+            import difflib  # only for the error message
+
             guess = difflib.get_close_matches(key, OPTION_NAMES, n=1)
             hint = f" Did you mean '{guess[0]}'?" if guess else ""
             raise MigrationParseError(
