@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..core.fleet import FleetReport, Target, TargetOutcome, run_fleet
 from ..core.migrator import Migrator, RunResult
 from ..core.plan import Status
 from ..errors import ConfigError
 from .common import SOURCE_KEY, CliEvents, emit_json, ms
+
+if TYPE_CHECKING:  # the fleet runner is imported when a fleet option is used, not for every command
+    from ..core.fleet import FleetReport, Target, TargetOutcome
 
 FLEET_OPTIONS = ("bind", "all_binds", "all_schemas", "targets", "jobs", "fail_fast")
 
@@ -95,6 +97,8 @@ def add_fleet_options(command: click.Command) -> click.Command:
             bind=fleet["bind"],
         )  # fmt: skip
         as_json = bool(kwargs.get("as_json"))
+        from ..core.fleet import run_fleet
+
         report = run_fleet(
             targets,
             operation_for(name, kwargs),

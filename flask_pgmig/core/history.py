@@ -5,6 +5,7 @@ Every identifier is composed with :class:`psycopg.sql.Identifier`; every write c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from .. import __version__
 from ..errors import HistoryError
@@ -118,13 +120,15 @@ class HistoryTable:
 
     def read(self, conn: Connection) -> list[HistoryRecord]:
         """Every history row; an empty list when the table does not exist yet."""
+        # a savepoint only inside a transaction (dry-run): in autocommit a failed SELECT leaves nothing to undo
+        guard = conn.transaction if conn.info.transaction_status != TransactionStatus.IDLE else contextlib.nullcontext
         try:
-            with conn.transaction():
+            with guard():
                 rows = conn.execute(self.select_records(RECORD_COLUMNS)).fetchall()
         except psycopg.errors.UndefinedTable:
             return []
         except psycopg.errors.UndefinedColumn:  # a history table from before the late columns: read the rest
-            with conn.transaction():
+            with guard():
                 rows = conn.execute(self.select_records(EARLY_COLUMNS)).fetchall()
         return [HistoryRecord(*row) for row in rows]
 

@@ -151,33 +151,48 @@ class Migrator:
         resume: bool = False,
     ) -> RunResult:
         """Apply pending migrations in version order (up to ``to``), each with its history row."""
+        out_of_order = self.settings.out_of_order if allow_out_of_order is None else allow_out_of_order
+        listed = list_directory(self.settings.directory, init_hint=f"{self.settings.command} init")
+        files: list[MigrationFile] | None = None
+        try:
+            with self.connect() as conn:
+                # a deploy usually finds most files applied: those whose raw hash matches their row are not parsed
+                records = self.history.read(conn)
+                files = read_files(listed, records)
+                return self._migrate(conn, files, records, to, dry_run, atomic, out_of_order, resume)
+        except (PgMigError, psycopg.Error):
+            if files is None:  # the database failed first: a broken file is still the error to report
+                parse_all(listed)
+            raise
+
+    def _migrate(
+        self, conn: Connection, files: list[MigrationFile], records: list[HistoryRecord], to: str | None,
+        dry_run: bool, atomic: bool, out_of_order: bool, resume: bool,
+    ) -> RunResult:  # fmt: skip
         from .runner import preflight  # the runner (backfill, pglast) loads only when something may run
 
-        out_of_order = self.settings.out_of_order if allow_out_of_order is None else allow_out_of_order
-        files = self.files()
-        with self.connect() as conn:
+        status = planning.compute_status(files, records)
+        for state in status.pending:  # refuse what cannot run before anything runs, even the history DDL
+            assert state.file is not None
+            preflight(state.file)
+        if not status.having(planning.PENDING, planning.FAILED, planning.RUNNING) or dry_run:
+            status = recovery.annotate_changes(conn, self.history, status)
+            planning.validate(status, allow_out_of_order=out_of_order, command=self.settings.command)
+            planned = planning.plan_migrate(status, to=to)
+            return RunResult("migrate", planned=tuple(planned), dry_run=dry_run, status=status)
+        with self._locked(conn):
+            self.history.ensure(conn)
             status = planning.compute_status(files, self.history.read(conn))
-            for state in status.pending:  # refuse what cannot run before anything runs, even the history DDL
-                assert state.file is not None
-                preflight(state.file)
-            if not status.having(planning.PENDING, planning.FAILED, planning.RUNNING) or dry_run:
-                status = recovery.annotate_changes(conn, self.history, status)
-                planning.validate(status, allow_out_of_order=out_of_order, command=self.settings.command)
-                planned = planning.plan_migrate(status, to=to)
-                return RunResult("migrate", planned=tuple(planned), dry_run=dry_run, status=status)
-            with self._locked(conn):
-                self.history.ensure(conn)
-                status = planning.compute_status(files, self.history.read(conn))
-                resumed = self._resume_target(conn, status) if resume else None
-                status = recovery.annotate_changes(conn, self.history, status)
-                planning.validate(
-                    _without(status, resumed), allow_out_of_order=out_of_order, command=self.settings.command
-                )
-                planned = planning.plan_migrate(status, to=to)
-                if atomic:
-                    self._refuse_non_transactional(planned)
-                self._refuse_read_only(conn)
-                return self._run_migrations(conn, status, planned, resumed, atomic=atomic)
+            resumed = self._resume_target(conn, status) if resume else None
+            status = recovery.annotate_changes(conn, self.history, status)
+            planning.validate(
+                _without(status, resumed), allow_out_of_order=out_of_order, command=self.settings.command
+            )
+            planned = planning.plan_migrate(status, to=to)
+            if atomic:
+                self._refuse_non_transactional(planned)
+            self._refuse_read_only(conn)
+            return self._run_migrations(conn, status, planned, resumed, atomic=atomic)
 
     def _run_migrations(
         self,

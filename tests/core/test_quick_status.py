@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from helpers import copy_scenario, query
 
+from flask_pgmig.core import quick_status as quick_status_module
 from flask_pgmig.core import repair as recovery
 from flask_pgmig.core.files import MigrationFile, discover, list_directory
 from flask_pgmig.core.history import HistoryTable
@@ -225,3 +226,27 @@ def test_unchanged_since_applied_needs_every_row_and_file_to_agree(tmp_path: Pat
     rows = [(f.version, "applied", f.file_sha256) for f in discover(migrations)]
     assert unchanged_since_applied(listed, rows)
     assert not unchanged_since_applied(listed, [*rows, ("20260120", "applied", rows[-1][2])])  # one version twice
+
+
+def test_migrate_parses_only_what_it_may_run(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy finds most files applied: migrate vouches for those by their hash and parses the pending ones."""
+    migrations = copy_scenario("basic", tmp_path)
+    first, *rest = versions(migrations)
+    Migrator.create(database_url, migrations).migrate(to=first)
+    parsed: list[str] = []
+    real_parse = quick_status_module.parse_file
+
+    def spy(path: Path, *args: object, **kwargs: object) -> MigrationFile:
+        parsed.append(path.name.split("_", 1)[0])
+        return real_parse(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quick_status_module, "parse_file", spy)
+    result = Migrator.create(database_url, migrations).migrate()
+    assert [step.version for step in result.steps] == rest
+    assert parsed == rest
+    parsed.clear()
+    assert Migrator.create(database_url, migrations).migrate().steps == ()
+    assert parsed == []
+    assert states(Migrator.create(database_url, migrations).status()) == [(v, "applied") for v in versions(migrations)]
