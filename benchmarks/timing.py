@@ -23,11 +23,14 @@ class Run:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment minus anything that would steer a tool elsewhere (PG*, PGMIG_*, DATABASE_URL)."""
+    """The environment minus anything that would steer a tool elsewhere (PG*, PGMIG_*, DATABASE_URL), and minus
+    PYTHONDONTWRITEBYTECODE: an installed tool runs from compiled .pyc files (pip writes them), so the untimed
+    warm-up must be allowed to write them for the Python tools (ours and the peers alike)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PGMIG_", "PG", "SQITCH_", "DBMATE_", "FLASK_")) and k not in ("DATABASE_URL",)
+        if not k.startswith(("PGMIG_", "PG", "SQITCH_", "DBMATE_", "FLASK_"))
+        and k not in ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")
     }
     env.update(extra or {})
     return env
