@@ -8,6 +8,7 @@ first, counted statement by statement, and ``applied`` (or ``failed``) at the en
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -44,11 +45,15 @@ class RunSettings:
 
 def preflight(migration: MigrationFile, section: Section | None = None) -> list[sql.Statement]:
     """Split a section and refuse, before anything runs, statements its transaction mode cannot run."""
-    section = section or migration.up
     if migration.kind == "py":
         return []
-    statements = sql.split_statements(section.sql)
-    backfill.declared(section, migration.path.name, str(migration.path))  # a bad '-- pgmig:backfill' stops here
+    return list(_preflight(section or migration.up, migration.path.name, str(migration.path)))
+
+
+@functools.lru_cache(maxsize=8192)  # migrate checks every pending file before running any, then runs each
+def _preflight(section: Section, display: str, path: str) -> tuple[sql.Statement, ...]:
+    statements = tuple(sql.split_statements(section.sql))
+    backfill.declared(section, display, path)  # a bad '-- pgmig:backfill' stops here
     if not section.options.transaction:
         return statements
     for statement in statements:
@@ -63,9 +68,9 @@ def preflight(migration: MigrationFile, section: Section | None = None) -> list[
             "such statements in a migration of their own."
         )
         raise MigrationParseError(
-            f"Line {line} of '{migration.path.name}' has {reason}, which cannot run inside a transaction: "
+            f"Line {line} of '{display}' has {reason}, which cannot run inside a transaction: "
             f"'{_excerpt(statement.text)}'. {fix}",
-            path=str(migration.path),
+            path=path,
             line=line,
             column=statement.column,
         )
@@ -85,6 +90,7 @@ class Runner:
         self._progress = 0  # statements of the running autocommit section that have completed
         self._progress_table: bool | None = None  # whether <history>_backfill exists, once looked up
         self._exact_writes: bool | None = None  # whether the history table has no trigger or rule, once looked up
+        self._prefixes: dict[tuple[int | None, int | None], str] = {}
 
     # -- up --------------------------------------------------------------------------------------------------
     def apply(self, migration: MigrationFile, *, resume_from: int = 0) -> int:
@@ -159,8 +165,12 @@ class Runner:
 
     def begin_prefix(self, options: SectionOptions) -> str:
         """``BEGIN;`` and the SELECT setting a section's timeouts, to send ahead of its first statement."""
-        timeouts = self.timeouts_query(self._timeouts(options), local=True)
-        return "BEGIN; " + ("" if timeouts is None else timeouts.as_string(self.conn) + "; ")
+        timeouts = self._timeouts(options)
+        prefix = self._prefixes.get(timeouts)
+        if prefix is None:  # composed once per distinct pair of timeouts, not once per migration
+            query = self.timeouts_query(timeouts, local=True)
+            prefix = self._prefixes[timeouts] = "BEGIN; " + ("" if query is None else query.as_string(self.conn) + "; ")
+        return prefix
 
     def run_statements(
         self, version: str, display: str, section: Section, statements: Sequence[sql.Statement], *, prefix: str = ""
