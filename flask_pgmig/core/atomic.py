@@ -60,7 +60,7 @@ def apply_atomic(runner: Runner, migrations: Sequence[MigrationFile]) -> list[in
                 durations.append(round((time.perf_counter() - started) * 1000))
                 runner.events.migration_finished(migration.version, migration.name, "up", durations[-1])
             write = runner.history.upsert_many_query(migrations, durations)
-            runner.commit_with(label, runner.upsert(write, expected=len(migrations)))
+            runner.commit_with(label, runner.history_write(write, expected=len(migrations)))
         except BaseException:
             runner.rollback_quietly()
             raise

@@ -308,8 +308,8 @@ class HistoryTable:
         ).format(sql.SQL(inlined), expected, f"{WRITE_CHECK} ", f" rows instead of {expected}")
 
     def writes_are_exact(self, conn: Connection) -> bool:
-        """Whether an INSERT ... ON CONFLICT DO UPDATE of a row always writes it: true unless a trigger or a
-        rule on the history table may swallow the row (checked once per run; see :meth:`checked`)."""
+        """Whether a write of a row always happens: true unless a trigger or a rule on the history table may
+        swallow it (looked up once per run; see :meth:`checked`)."""
         row = conn.execute(
             "SELECT NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass(%(t)s) AND NOT tgisinternal) "
             "AND NOT EXISTS (SELECT FROM pg_rewrite WHERE ev_class = to_regclass(%(t)s))",

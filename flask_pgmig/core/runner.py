@@ -91,6 +91,7 @@ class Runner:
         self._progress_table: bool | None = None  # whether <history>_backfill exists, once looked up
         self._exact_writes: bool | None = None  # whether the history table has no trigger or rule, once looked up
         self._prefixes: dict[tuple[int | None, int | None], str] = {}
+        self._client_cursor: psycopg.ClientCursor[Any] | None = None  # inlines parameters into history writes
 
     # -- up --------------------------------------------------------------------------------------------------
     def apply(self, migration: MigrationFile, *, resume_from: int = 0) -> int:
@@ -129,15 +130,19 @@ class Runner:
                 self._apply_body(migration, statements, started)
             return
         write = self.history.upsert_query(migration, "applied", duration_ms=SERVER_DURATION)
-        self._transaction(migration.version, migration.path.name, migration.up, statements, self.upsert(write))
+        self._transaction(migration.version, migration.path.name, migration.up, statements, self.history_write(write))
 
-    def upsert(self, write: tuple[pgsql.Composed, list[Any]], expected: int = 1) -> pgsql.Composed:
-        """A history upsert to send with the COMMIT: checked by the server only when a trigger or rule on the
-        history table could swallow the row (the check costs a little on every migration)."""
+    def history_write(self, write: tuple[pgsql.Composed, list[Any]], expected: int = 1) -> pgsql.Composed:
+        """A write of history rows to send with the COMMIT, its parameters inlined. Checked by the server only
+        when a trigger or rule on the history table could swallow a row (the check costs a little on every
+        migration): without one, an upsert always writes its row, and the DELETE of a row that someone removed
+        by hand leaves the history just as consistent."""
         if self._exact_writes is None:
             self._exact_writes = self.history.writes_are_exact(self.conn)
         if self._exact_writes:
-            return pgsql.Composed([pgsql.SQL(psycopg.ClientCursor(self.conn).mogrify(*write))])
+            if self._client_cursor is None:
+                self._client_cursor = psycopg.ClientCursor(self.conn)
+            return pgsql.Composed([pgsql.SQL(self._client_cursor.mogrify(*write))])
         return self.history.checked(self.conn, write, expected)
 
     def _transaction(
@@ -257,7 +262,7 @@ class Runner:
     def _revert_sql(self, step: RollbackStep, statements: Sequence[sql.Statement]) -> None:
         if self._progress_table is None:
             self._progress_table = backfill.progress_table_exists(self.conn, self.history)
-        write = self.history.checked(self.conn, self.history.delete_query(step.version))
+        write = self.history_write(self.history.delete_query(step.version))
         forget = backfill.forget_query(self.history, step.version) if self._progress_table else None
         self._transaction(step.version, step.display, step.down, statements, write, forget)
 

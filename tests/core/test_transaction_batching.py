@@ -137,3 +137,19 @@ def test_rolling_back_a_sql_migration_forgets_its_backfill_progress_with_its_row
     assert query(database_url, "SELECT version FROM pgmig_history_backfill") == [("20260801000000",)]
     migrator.rollback()
     assert history_versions(database_url) == [] and query(database_url, "SELECT * FROM pgmig_history_backfill") == []
+
+
+def test_a_history_delete_swallowed_by_a_trigger_keeps_the_migration(database_url: str, tmp_path: Path) -> None:
+    migrations = write(tmp_path / "m", {"20260801000000_first.sql": FIRST})
+    migrator = Migrator.create(database_url, migrations)
+    migrator.migrate()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER keep BEFORE DELETE ON pgmig_history FOR EACH ROW EXECUTE FUNCTION keep()")
+    with pytest.raises(HistoryError) as caught:
+        migrator.rollback()
+    assert "changed 0 rows instead of 1" in str(caught.value)
+    assert history_versions(database_url) == ["20260801000000"] and "first_t" in tables(database_url)
+    query(database_url, "DROP TRIGGER keep ON pgmig_history")
+    migrator.rollback()
+    assert history_versions(database_url) == [] and "first_t" not in tables(database_url)
