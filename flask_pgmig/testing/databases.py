@@ -14,6 +14,14 @@ use the same server URL), the first session to need the template:
    ``template0``, the Migrator runs every migration, then ``IS_TEMPLATE true ALLOW_CONNECTIONS false`` marks
    it complete and keeps connections (which would block cloning) out.
 
+Per test, :meth:`TemplateDatabases.clone` clones the template, or hands out a *spare* cloned ahead of need
+while the previous test ran (see :mod:`.pool`); :meth:`TemplateDatabases.drop` queues the drop on a thread of
+its own (:mod:`.worker`), so the next test does not wait for it.
+
+Spares are made only while tests hold their database at least as long as a clone takes (the last test's
+time, against the last clone made when asked): for short tests, cloning when asked measured faster overall
+(the spare's clone and its sync to disk compete with the drops and the next test; see ``docs/testing.rst``).
+
 Standard library, psycopg and the engine only: usable outside pytest too.
 """
 
@@ -33,8 +41,9 @@ from ..core.events import Events
 from ..core.migrator import Migrator, Settings
 from ..errors import ConfigError
 from . import naming
-from .dropper import BackgroundDropper
-from .janitor import drop_orphans, drop_template, project_lock
+from .janitor import drop_orphans, drop_template, in_use_error, project_lock, terminate_sessions
+from .pool import SPARE_STRATEGY, SPARES, SparePool, clone_statement
+from .worker import BackgroundWorker, drop_database
 
 Connection = psycopg.Connection[Any]
 
@@ -58,10 +67,23 @@ class TemplateDatabases:
     :param server_url: a database URL on the server (``postgres`` usually); the role needs CREATEDB.
     :param settings: the engine settings; ``settings.directory`` is the migrations directory.
     :param lock_wait: how long to wait, in seconds, for another session that is building the template.
+    :param spares: how many clones to keep ready ahead of need when spares are made.
+    :param ahead: make spares always (True), never (False), or while tests hold their database at least as
+        long as a clone takes (None, the default).
+    :param strategy: the spares' ``CREATE DATABASE ... STRATEGY`` on PostgreSQL 15 and later (``"FILE_COPY"``,
+        ``"WAL_LOG"``), or None for the server's default; older servers always copy files.
     """
 
     def __init__(
-        self, server_url: str, settings: Settings, *, events: Events | None = None, lock_wait: float = 600.0
+        self,
+        server_url: str,
+        settings: Settings,
+        *,
+        events: Events | None = None,
+        lock_wait: float = 600.0,
+        spares: int = SPARES,
+        ahead: bool | None = None,
+        strategy: str | None = SPARE_STRATEGY,
     ) -> None:
         self.server_url = server_url
         self.settings = settings
@@ -75,11 +97,17 @@ class TemplateDatabases:
         #: application_name of the connections that build the template (see :meth:`_create`).
         self.build_name = f"{naming.APPLICATION_PREFIX}-build {self.session}"
         self.info: TemplateInfo | None = None
+        self.spares = spares
+        self.ahead = ahead
+        self.strategy = strategy
         self._conn: Connection | None = None
         self._numbers = itertools.count(1)
         self._created: list[str] = []
         self._cleaned = False
-        self._dropper = BackgroundDropper(server_url, f"{naming.APPLICATION_PREFIX}-drop {self.session}")
+        # Not named like a maintenance connection: the janitor must not count these as live sessions.
+        self._cloner = BackgroundWorker(server_url, f"{naming.APPLICATION_PREFIX}-clone {self.session}")
+        self._dropper = BackgroundWorker(server_url, f"{naming.APPLICATION_PREFIX}-drop {self.session}")
+        self._pool: SparePool | None = None
 
     # -- the maintenance connection --------------------------------------------------------------------------
     def connection(self) -> Connection:
@@ -151,9 +179,51 @@ class TemplateDatabases:
         return naming.url_with_dbname(self.server_url, dbname)
 
     def clone(self) -> str:
-        """A new database cloned from the migrated template; returns its URL."""
-        template = self.prepare().name
-        return self._create(template)
+        """A new database cloned from the migrated template; returns its URL.
+
+        It is the spare cloned ahead of need (waiting for it if it is still being made) when there is one from
+        the template as it is now; then, if spares are wanted (see ``ahead``), the next spare is queued.
+        """
+        info, oid = self._current_template()
+        pool = self._spare_pool()
+        name = pool.take(oid)
+        if name is None:
+            started = time.perf_counter()
+            name = self._create(info.name)
+            pool.cloned_when_asked(time.perf_counter() - started)
+        else:
+            self._created.append(name)
+        if pool.wanted(self.ahead):
+            pool.fill(info.name, oid)
+        pool.handed_out(name)
+        return self.url(name)
+
+    def _current_template(self) -> tuple[TemplateInfo, int]:
+        """The prepared template and its oid; one dropped since this session prepared it is built again."""
+        query = "SELECT oid FROM pg_database WHERE datname = %s AND datistemplate"
+        info = self.prepare()
+        row = self.connection().execute(query, [info.name]).fetchone()
+        if row is None:  # dropped by hand, or by a session that took this one for dead: build it again
+            self.info = None
+            info = self.prepare()
+            row = self.connection().execute(query, [info.name]).fetchone()
+            if row is None:
+                raise ConfigError(
+                    f"The test template '{info.name}' disappeared right after it was built. Check that no "
+                    "other job drops pgmig_tpl_* databases while the tests run, then run them again."
+                )
+        return info, int(row[0])
+
+    def _spare_pool(self) -> SparePool:
+        if self._pool is None:
+            # STRATEGY exists from PostgreSQL 15 on; older servers always copy files.
+            modern = self.connection().info.server_version >= 150000
+            strategy = self.strategy if modern else None
+            self._pool = SparePool(self._cloner, self.spares, self._new_name, strategy)
+        return self._pool
+
+    def _new_name(self) -> str:
+        return naming.clone_name(self.session, next(self._numbers))
 
     def empty(self) -> str:
         """A new empty database (from ``template0``), for tests that run migrations themselves."""
@@ -162,13 +232,11 @@ class TemplateDatabases:
             with project_lock(conn, self.project, self.lock_wait, self.template_name):
                 drop_orphans(conn, self.project, keep=self.template_name)
             self._cleaned = True
-        return self._create("template0")
+        return self.url(self._create("template0"))
 
     def _create(self, template: str) -> str:
-        name = naming.clone_name(self.session, next(self._numbers))
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
+        name = self._new_name()
+        query = clone_statement(name, template, None)
         for attempt in range(1, CLONE_ATTEMPTS + 1):
             try:
                 self.connection().execute(query)
@@ -176,67 +244,46 @@ class TemplateDatabases:
             except psycopg.errors.ObjectInUse:
                 # PostgreSQL already waited 5 s for the template's sessions to go. Ours may be a build
                 # connection that outlived the build: end those (never anyone else's) and try again.
-                if attempt == CLONE_ATTEMPTS or not self._terminate_own(template):
-                    raise self._in_use(template) from None
+                conn = self.connection()
+                if attempt == CLONE_ATTEMPTS or not terminate_sessions(conn, template, self.build_name):
+                    raise in_use_error(conn, template) from None
                 time.sleep(0.05 * attempt)
         self._created.append(name)
-        return self.url(name)
-
-    def _terminate_own(self, template: str) -> int:
-        rows = (
-            self.connection()
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND application_name = %s",
-                [template, self.build_name],
-            )
-            .fetchall()
-        )
-        return len(rows)
-
-    def _in_use(self, template: str) -> ConfigError:
-        rows = (
-            self.connection()
-            .execute(
-                "SELECT pid, coalesce(application_name, ''), coalesce(usename, '') FROM pg_stat_activity "
-                "WHERE datname = %s",
-                [template],
-            )
-            .fetchall()
-        )
-        who = "; ".join(f"pid {pid}, application_name '{app}', user '{user}'" for pid, app, user in rows)
-        return ConfigError(
-            f"PostgreSQL cannot clone the test template '{template}' because other sessions are connected "
-            f"to it ({who or 'they left just now'}). Close them (SELECT pg_terminate_backend(pid) for each), "
-            "then run the tests again."
-        )
+        return name
 
     def drop(self, url: str, *, wait: bool = False) -> None:
         """Drop a database this object created, disconnecting whoever is still connected to it.
 
-        By default the drop happens on a background thread (the next test need not wait for it);
+        By default the drop is queued on the background worker (the next test need not wait for it);
         :meth:`close` waits for every drop. ``wait=True`` drops it now.
         """
         name = naming.dbname_of(url)
         if name in self._created:
             self._created.remove(name)
+        if self._pool is not None:
+            self._pool.given_back(name)
         if wait:
             self._drop_now(name)
         else:
             self._dropper.drop(name)
 
     def _drop_now(self, name: str) -> None:
-        self.connection().execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        drop_database(self.connection(), name)
+
+    def settle(self) -> None:
+        """Wait until the spares queued so far are made and the drops queued so far are done."""
+        self._cloner.wait()
+        self._dropper.wait()
 
     def close(self) -> None:
-        """Finish every drop, drop what is left of this session's databases, close the connections.
+        """Drop the spares, finish the queued drops and what is left of this session's databases; disconnect.
 
         The template stays, for the next session to reuse.
         """
         try:
-            for name in self._dropper.close() + self._created:
+            if self._pool is not None:
+                self._pool.discard()
+            for name in self._cloner.close() + self._dropper.close() + self._created:
                 self._drop_now(name)
             self._created.clear()
         finally:

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from ..core import dsn as dsn_module
 from ..core.migrator import Settings
-from ..errors import LockTimeout
+from ..errors import ConfigError, LockTimeout
 from . import naming
 
 Connection = psycopg.Connection[Any]
@@ -112,6 +112,30 @@ def drop_template(conn: Connection, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
+def terminate_sessions(conn: Connection, dbname: str, application_name: str) -> int:
+    """End the sessions connected to ``dbname`` under ``application_name`` (a session's own); how many."""
+    rows = conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+        [dbname, application_name],
+    ).fetchall()
+    return len(rows)
+
+
+def in_use_error(conn: Connection, template: str) -> ConfigError:
+    """The error for a template that cannot be cloned because others are connected to it, naming them."""
+    rows = conn.execute(
+        "SELECT pid, coalesce(application_name, ''), coalesce(usename, '') FROM pg_stat_activity "
+        "WHERE datname = %s",
+        [template],
+    ).fetchall()
+    who = "; ".join(f"pid {pid}, application_name '{app}', user '{user}'" for pid, app, user in rows)
+    return ConfigError(
+        f"PostgreSQL cannot clone the test template '{template}' because other sessions are connected "
+        f"to it ({who or 'they left just now'}). Close them (SELECT pg_terminate_backend(pid) for each), "
+        "then run the tests again."
+    )
+
+
 def drop_templates(server_url: str, settings: Settings, *, lock_wait: float = 600.0) -> list[str]:
     """Drop every template of the project of ``settings.directory`` that no live session uses.
 
@@ -127,4 +151,12 @@ def drop_templates(server_url: str, settings: Settings, *, lock_wait: float = 60
         return [n for n in drop_orphans(conn, project) if n.startswith(naming.TEMPLATE_PREFIX)]
 
 
-__all__ = ["drop_orphans", "drop_template", "drop_templates", "live_sessions", "project_lock"]
+__all__ = [
+    "drop_orphans",
+    "drop_template",
+    "drop_templates",
+    "in_use_error",
+    "live_sessions",
+    "project_lock",
+    "terminate_sessions",
+]

@@ -25,6 +25,12 @@ MIGRATIONS = {
         "-- migrate:down\nDROP TABLE posts;\n"
     ),
 }
+#: An inner conftest's fixture that makes spares whatever the tests' length (they are short here).
+ALWAYS_AHEAD = """
+@pytest.fixture(autouse=True, scope="session")
+def spares_always(pgmig_templates):
+    pgmig_templates.ahead = True
+"""
 
 
 def query(url: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -40,6 +46,14 @@ def databases(url: str, prefix: str) -> set[str]:
         row[0]
         for row in query(url, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [prefix])
     }
+
+
+def session_databases(url: str, names: list[str]) -> set[str]:
+    """Every database on the server of the sessions that made ``names`` (``pgmig_t_<session>_<n>``): spares too."""
+    found: set[str] = set()
+    for session in {name.rsplit("_", 1)[0] + "_" for name in names}:
+        found |= databases(url, session)
+    return found
 
 
 def drop_templates_with_prefix(url: str, prefix: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from plugin_helpers import Project, databases, drop_templates_with_prefix
+from plugin_helpers import ALWAYS_AHEAD, Project, databases, drop_templates_with_prefix, session_databases
 
 from flask_pgmig.testing import naming
 
@@ -54,7 +54,8 @@ def test_url_is_the_server(pgmig_database_url):
 
 def test_failing_and_erroring_tests_leave_no_database_behind(project: Project) -> None:
     project.conftest(
-        """
+        ALWAYS_AHEAD
+        + """
 @pytest.fixture
 def broken_after_db(pgmig_db):
     record(pgmig_db)
@@ -86,6 +87,7 @@ def test_migrator_fails(migrator):
     result.assert_outcomes(failed=3, errors=1)
     assert len(project.seen_databases()) == 4
     assert project.leftovers() == set()
+    assert session_databases(project.server_url, project.seen_databases()) == set()  # nor a spare
 
 
 def test_plugin_does_nothing_when_its_fixtures_are_not_used(

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from plugin_helpers import Project, query
+from plugin_helpers import ALWAYS_AHEAD, Project, query, session_databases
 from psycopg import sql
 
 from flask_pgmig.core.migrator import Settings
@@ -84,7 +84,7 @@ def test_0_orphans_are_gone(migrator):
 
 
 def test_two_xdist_workers_build_the_template_once_and_leave_nothing(project: Project) -> None:
-    project.conftest()
+    project.conftest(ALWAYS_AHEAD)  # each worker makes spares too
     tests = "".join(AUDIT_COUNT.replace("test_template_built_once", f"test_{n}") for n in range(4))
     project.pytester.makepyfile(test_many=tests)
     result = project.run("-n", "2", subprocess=True)
@@ -101,6 +101,7 @@ def test_two_xdist_workers_build_the_template_once_and_leave_nothing(project: Pr
     assert len({name.rsplit("_", 1)[0] for name in seen}) == 2  # two sessions: the two workers
     assert len(project.templates()) == 1
     assert project.leftovers() == set()
+    assert session_databases(project.server_url, seen) == set()  # the workers' spares too
 
 
 @pytest.fixture
