@@ -1,10 +1,28 @@
 """The pytest plugin case: cost per test of a fresh migrated database, against re-running the migrations.
 
-A throwaway pytest project (under work/) holds N migrations and two test modules. In one, every test takes the
-plugin's ``pgmig_db`` (a clone of the template that was migrated once); in the other, a local fixture creates an
+A throwaway pytest project (under work/) holds N migrations and three test modules. In two, every test takes the
+plugin's ``pgmig_db`` (a clone of the template that was migrated once); in the third, a local fixture creates an
 empty database and runs ``Migrator.migrate()`` into it, as a project without the plugin would. Every test
-checks that its database really has the N tables. The cost per test is the fixture's set-up plus tear-down as
-pytest's ``--durations`` reports it (the first plugin test, which builds the template, is left out).
+checks that its database really has the N tables.
+
+The ``clone`` tests do nothing else: the plugin's worst case, since no test time can hide a clone, so the
+plugin clones when asked (it makes spares only while tests hold their database as long as a clone takes). The
+``long`` tests then sleep, which lets the plugin clone the next test's database while one runs.
+
+Figures (seconds):
+
+* ``fresh_database``: the fixture's set-up plus tear-down per test from ``--durations`` (median; the first
+  plugin test of each run, which builds or finds the template, left out). Set-up includes any wait for the
+  worker.
+* ``fresh_database_wall``: how much longer the run takes per plugin test, the tests' own call phase excluded:
+  (wall time of the run with every plugin test - wall time of the run with only the first one - the other
+  tests' call phases) / their number. It also counts what no ``--durations`` line shows: the drops left to the
+  end of the session, and background work that slows the tests down.
+* ``remigrate_per_test``: set-up plus tear-down of the local re-migrating fixture.
+* ``fresh_database_long_tests`` and ``fresh_database_long_tests_wall``: the same two figures for tests whose
+  body also sleeps ``LONG_TEST_S`` (a test with something to do: the case where spares made while the test
+  runs can be ready in time). A sleeping body leaves the CPU and disk to the background work; a busy one would
+  compete with it.
 """
 
 from __future__ import annotations
@@ -12,6 +30,7 @@ from __future__ import annotations
 import re
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 from .caseapi import AVAILABLE, FAILED, MISSING, CaseContext, CaseResult, migrations
@@ -19,7 +38,9 @@ from .paths import OWN_BIN, WORK
 from .timing import clean_env
 
 N = 1000
-CLONE_TESTS = 6
+CLONE_TESTS = 11
+LONG_TESTS = 11
+LONG_TEST_S = 0.3
 REMIGRATE_TESTS = 1
 DESCRIPTION = f"per-test fresh migrated database, N={N}: plugin clone vs migrating each test's database"
 
@@ -58,6 +79,8 @@ def remigrated_db():
 '''
 
 TEST = """
+import time
+
 from conftest import count_tables
 
 {tests}
@@ -80,23 +103,48 @@ def _write_project(root: Path, directory: Path) -> None:
         f"def test_remigrate_{i}(remigrated_db):\n    assert count_tables(remigrated_db) == {N}\n"
         for i in range(REMIGRATE_TESTS)
     )
+    long = "\n".join(
+        f"def test_long_{i}(pgmig_db):\n    assert count_tables(pgmig_db) == {N}\n    time.sleep({LONG_TEST_S})\n"
+        for i in range(LONG_TESTS)
+    )
     (root / "test_clone.py").write_text(TEST.format(tests=clone))
+    (root / "test_long.py").write_text(TEST.format(tests=long))
     (root / "test_remigrate.py").write_text(TEST.format(tests=remigrate))
 
 
-DURATION = re.compile(r"^([0-9.]+)s (setup|teardown)\s+\S+::(test_\w+?)_(\d+)\s*$")
+DURATION = re.compile(r"^([0-9.]+)s (setup|teardown|call)\s+\S+::(test_\w+?)_(\d+)\s*$")
 
 
-def _fixture_costs(output: str) -> dict[str, dict[int, float]]:
-    """{'clone'|'remigrate': {test index: set-up + tear-down seconds}} from pytest's --durations lines."""
-    costs: dict[str, dict[int, float]] = {"clone": {}, "remigrate": {}}
+def _fixture_costs(
+    output: str, phases: tuple[str, ...] = ("setup", "teardown")
+) -> dict[str, dict[int, float]]:
+    """{'clone'|'long'|'remigrate': {test index: seconds in ``phases``}} from pytest's --durations lines."""
+    costs: dict[str, dict[int, float]] = {"clone": {}, "long": {}, "remigrate": {}}
     for line in output.splitlines():
         match = DURATION.match(line.strip())
-        if match:
+        if match and match.group(2) in phases:
             kind = match.group(3).removeprefix("test_")
             index = int(match.group(4))
             costs[kind][index] = costs[kind].get(index, 0.0) + float(match.group(1))
     return costs
+
+
+def _run(args: list[str], root: Path, env: dict[str, str], timeout: float) -> tuple[float, str, int]:
+    """Wall seconds, output and exit status of one pytest run."""
+    started = time.perf_counter()
+    run = subprocess.run(
+        args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return time.perf_counter() - started, run.stdout + run.stderr, run.returncode
+
+
+def _per_test(every: tuple[float, str, int], first: tuple[float, str, int], kind: str) -> tuple[float, float]:
+    """Median set-up + tear-down (the first test left out) and wall seconds per test beyond its call phase."""
+    costs = [v for k, v in _fixture_costs(every[1])[kind].items() if k != 0]
+    calls = [v for k, v in _fixture_costs(every[1], ("call",))[kind].items() if k != 0]
+    if not costs or len(calls) != len(costs):
+        raise ValueError(f"no --durations lines for the {kind} tests in pytest's output")
+    return statistics.median(costs), (every[0] - first[0] - sum(calls)) / len(calls)
 
 
 def pytest_plugin_case(ctx: CaseContext) -> CaseResult:
@@ -120,32 +168,30 @@ def pytest_plugin_case(ctx: CaseContext) -> CaseResult:
         "-p",
         "no:randomly",
     ]
-    # the first run builds the template (timed apart); the second finds it and only clones
-    # the first run builds the template (reported apart) and re-migrates; the second finds the template and clones
-    runs = [
-        subprocess.run(
-            args, cwd=root, env=env, capture_output=True, text=True, timeout=ctx.timeout, check=False
-        )
-        for args in (argv, [*argv, "-k", "clone"])
-    ]
-    for run in runs:
-        if run.returncode != 0:
-            tail = " | ".join((run.stdout + run.stderr).strip().splitlines()[-4:])
-            return CaseResult(
-                "pytest-plugin", FAILED, DESCRIPTION, reason=f"pytest exited {run.returncode}: {tail}"
-            )
-    first, second = _fixture_costs(runs[0].stdout), _fixture_costs(runs[1].stdout)
-    clone = [v for k, v in second["clone"].items() if k != 0] + [
-        v for k, v in first["clone"].items() if k != 0
-    ]
-    remigrate = list(first["remigrate"].values()) + list(second["remigrate"].values())
-    if not clone or not remigrate:
-        return CaseResult(
-            "pytest-plugin", FAILED, DESCRIPTION, reason="no --durations lines found in pytest's output"
-        )
-    fresh, again = statistics.median(clone), statistics.median(remigrate)
+    # 1: builds the template (its first test reported apart) and re-migrates; 2: finds the template and clones;
+    # 3: the first clone test alone, for the wall-time difference (same start-up, template check, session end);
+    # 4 and 5: the same two for the long tests
+    selections = ("clone or remigrate", "clone", "test_clone_0", "long", "test_long_0")
+    runs = [_run([*argv, "-k", selection], root, env, ctx.timeout) for selection in selections]
+    for _, output, status in runs:
+        if status != 0:
+            tail = " | ".join(output.strip().splitlines()[-4:])
+            return CaseResult("pytest-plugin", FAILED, DESCRIPTION, reason=f"pytest exited {status}: {tail}")
+    first = _fixture_costs(runs[0][1])
+    remigrate = list(first["remigrate"].values())
+    try:
+        fresh, wall = _per_test(runs[1], runs[2], "clone")
+        long, long_wall = _per_test(runs[3], runs[4], "long")
+    except ValueError as error:
+        return CaseResult("pytest-plugin", FAILED, DESCRIPTION, reason=str(error))
+    if not remigrate:
+        return CaseResult("pytest-plugin", FAILED, DESCRIPTION, reason="no --durations lines for remigrate")
+    again = statistics.median(remigrate)
     return CaseResult("pytest-plugin", AVAILABLE, DESCRIPTION, {
         "fresh_database": fresh,
+        "fresh_database_wall": round(wall, 3),
+        "fresh_database_long_tests": long,
+        "fresh_database_long_tests_wall": round(long_wall, 3),
         "remigrate_per_test": again,
         "first_test_with_template_build": first["clone"].get(0),
         "speedup_ratio": round(again / fresh, 1) if fresh else None,
