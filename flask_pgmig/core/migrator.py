@@ -126,16 +126,24 @@ class Migrator:
         Files whose raw bytes hash to their applied history row's ``file_sha256`` are not parsed
         (:mod:`.quick_status`); the result is the same as parsing every file.
         """
+        with self._connect_and_read() as (conn, files, records):
+            status = planning.compute_status(files, records)
+            return recovery.describe(conn, self.history, status, files)
+
+    @contextmanager
+    def _connect_and_read(self) -> Iterator[tuple[Connection, list[MigrationFile], list[HistoryRecord]]]:
+        """A connection, the history rows, and the files read against them: a file whose raw bytes hash to its
+        applied row's ``file_sha256`` is vouched for, not parsed (a deploy usually finds most files applied).
+        When the database fails before the files are read, a broken file is still the error to report."""
         listed = list_directory(self.settings.directory, init_hint=f"{self.settings.command} init")
-        records: list[HistoryRecord] | None = None
+        files: list[MigrationFile] | None = None
         try:
             with self.connect() as conn:
                 records = self.history.read(conn)
                 files = read_files(listed, records)
-                status = planning.compute_status(files, records)
-                return recovery.describe(conn, self.history, status, files)
+                yield conn, files, records
         except (PgMigError, psycopg.Error):
-            if records is None:  # the database failed first: a broken file is still the error to report
+            if files is None:
                 parse_all(listed)
             raise
 
@@ -152,18 +160,8 @@ class Migrator:
     ) -> RunResult:
         """Apply pending migrations in version order (up to ``to``), each with its history row."""
         out_of_order = self.settings.out_of_order if allow_out_of_order is None else allow_out_of_order
-        listed = list_directory(self.settings.directory, init_hint=f"{self.settings.command} init")
-        files: list[MigrationFile] | None = None
-        try:
-            with self.connect() as conn:
-                # a deploy usually finds most files applied: those whose raw hash matches their row are not parsed
-                records = self.history.read(conn)
-                files = read_files(listed, records)
-                return self._migrate(conn, files, records, to, dry_run, atomic, out_of_order, resume)
-        except (PgMigError, psycopg.Error):
-            if files is None:  # the database failed first: a broken file is still the error to report
-                parse_all(listed)
-            raise
+        with self._connect_and_read() as (conn, files, records):
+            return self._migrate(conn, files, records, to, dry_run, atomic, out_of_order, resume)
 
     def _migrate(
         self, conn: Connection, files: list[MigrationFile], records: list[HistoryRecord], to: str | None,
