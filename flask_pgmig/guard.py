@@ -19,9 +19,9 @@ import psycopg
 from .core import plan as planning
 from .core.dsn import connect, redact, redact_url
 from .core.files import ListedFile, list_directory
-from .core.history import EARLY_COLUMNS, RECORD_COLUMNS, HistoryTable
+from .core.history import HistoryTable
 from .core.migrator import Settings
-from .core.plan import HistoryRecord, Status
+from .core.plan import Status
 from .core.quick_status import parse_all, quick_status, unchanged_since_applied
 from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
 
@@ -56,7 +56,7 @@ def _read(dsn: str, settings: Settings, *, vouch: bool) -> Status | None:
             try:
                 if vouch and _vouched(conn, history, listed):
                     return None
-                rows = _history_rows(conn, history)
+                records = history.read(conn)
             except psycopg.Error as exc:
                 failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         if failure is not None:
@@ -67,7 +67,7 @@ def _read(dsn: str, settings: Settings, *, vouch: bool) -> Status | None:
     except PgMigError:
         parse_all(listed)  # the database failed before any file was parsed: a broken file is still the error
         raise
-    return quick_status(listed, [HistoryRecord(*row) for row in rows])
+    return quick_status(listed, records)
 
 
 def _vouched(conn: psycopg.Connection[Any], history: HistoryTable, listed: list[ListedFile]) -> bool:
@@ -77,17 +77,6 @@ def _vouched(conn: psycopg.Connection[Any], history: HistoryTable, listed: list[
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
         return False  # no history yet, or one from before file_sha256: the full read tells what is what
     return unchanged_since_applied(listed, rows)
-
-
-def _history_rows(conn: psycopg.Connection[Any], history: HistoryTable) -> list[tuple[Any, ...]]:
-    """Every history row; none when the table does not exist yet. A table from before ``file_sha256`` is read
-    without it (a second query), and then every file is parsed."""
-    try:
-        return conn.execute(history.select_records(RECORD_COLUMNS)).fetchall()
-    except psycopg.errors.UndefinedTable:
-        return []
-    except psycopg.errors.UndefinedColumn:  # autocommit: the failed query left no transaction to roll back
-        return conn.execute(history.select_records(EARLY_COLUMNS)).fetchall()
 
 
 def pending_error(

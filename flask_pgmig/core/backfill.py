@@ -165,7 +165,7 @@ def forget(conn: Connection, history: HistoryTable, version: str, *, table_exist
     if table_exists is None:
         table_exists = progress_table_exists(conn, history)
     if table_exists:
-        conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(progress_ident(history)), [version])
+        conn.execute(forget_query(history, version))
 
 
 def forget_query(history: HistoryTable, version: str) -> sql.Composed:
