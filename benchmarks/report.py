@@ -88,8 +88,9 @@ def targets(data: Json) -> list[tuple[str, str, str]]:
     for step in ("apply", "rollback"):
         rows.append(_versus_peers(data, n, step, "pgmig", None))
     # like for like: Alembic, Flask-Migrate and node-pg-migrate apply everything in one transaction by default
-    rows.append(_versus_peers(data, n, "apply", "pgmig", "each"))
-    rows.append(_versus_peers(data, n, "apply", "pgmig-atomic", "one"))
+    for step in ("apply", "rollback"):
+        rows.append(_versus_peers(data, n, step, "pgmig", "each"))
+        rows.append(_versus_peers(data, n, step, "pgmig-atomic", "one"))
     # the status case runs beside the import floor (same minutes, same load); the comparison's median otherwise
     status = _figure(data, "status", "pgmig_status") or _median(data, 1000, "pgmig", "status")
     floor = _figure(data, "startup-floor", "import_psycopg")

@@ -160,12 +160,13 @@ class Pgmig(Tool):
 
 class PgmigAtomic(Pgmig):
     name = "pgmig-atomic"
-    label = "flask-pgmig: pgmig migrate --atomic"
+    label = "flask-pgmig: pgmig migrate --atomic / rollback --all --atomic"
     transaction = "one"
-    steps = ("apply",)
+    steps = ("apply", "rollback")
 
     def commands(self, step: str, target: Target) -> Commands:
-        return [self._pgmig(target, "migrate", "--atomic")]
+        args = {"apply": ["migrate"], "rollback": ["rollback", "--all"]}[step]
+        return [self._pgmig(target, *args, "--atomic")]
 
 
 class FlaskPgmig(Pgmig):

@@ -120,15 +120,16 @@ def migrate_command(
 @click.option("--to", "to", metavar="VERSION", help="Revert every migration newer than VERSION.")
 @click.option("--all", "everything", is_flag=True, help="Revert every applied migration.")
 @click.option("--dry-run", is_flag=True, help="Print what would be reverted and its SQL; change nothing.")
+@click.option("--atomic", is_flag=True, help="Revert them all in one transaction.")
 @json_option
 def rollback_command(
-    steps: int | None, to: str | None, everything: bool, dry_run: bool, as_json: bool
+    steps: int | None, to: str | None, everything: bool, dry_run: bool, atomic: bool, as_json: bool
 ) -> None:
     """Revert applied migrations, newest first."""
     if sum(x is not None and x is not False for x in (steps, to, everything or None)) > 1:
         raise click.UsageError("Give only one of --steps, --to and --all.")
     result = migrator(as_json).rollback(
-        steps=steps if steps is not None else 1, to=to, everything=everything, dry_run=dry_run
+        steps=steps if steps is not None else 1, to=to, everything=everything, dry_run=dry_run, atomic=atomic
     )
     report_run(result, as_json)
 

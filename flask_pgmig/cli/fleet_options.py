@@ -61,6 +61,7 @@ def operation_for(command: str, options: dict[str, Any]) -> Callable[[Migrator],
             to=options.get("to"),
             everything=bool(options.get("everything")),
             dry_run=bool(options.get("dry_run")),
+            atomic=bool(options.get("atomic")),
         )
     return lambda m: m.status()
 

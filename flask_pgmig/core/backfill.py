@@ -9,7 +9,7 @@ killed run resume with every row updated exactly once. Outside a migration nothi
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -171,6 +171,13 @@ def forget(conn: Connection, history: HistoryTable, version: str, *, table_exist
 def forget_query(history: HistoryTable, version: str) -> sql.Composed:
     """:func:`forget` as one statement, for a caller that sends it with others."""
     return sql.SQL("DELETE FROM {} WHERE version = {}").format(progress_ident(history), version)
+
+
+def forget_many_query(history: HistoryTable, versions: Sequence[str]) -> sql.Composed:
+    """:func:`forget_query` for many migrations at once (``rollback --atomic``)."""
+    return sql.SQL("DELETE FROM {} WHERE version = ANY({}::text[])").format(
+        progress_ident(history), sql.Literal(list(versions))
+    )
 
 
 def progress_table_exists(conn: Connection, history: HistoryTable) -> bool:

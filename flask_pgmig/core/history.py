@@ -294,6 +294,10 @@ class HistoryTable:
         """The DELETE removing a rolled-back migration's row."""
         return sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version]
 
+    def delete_many_query(self, versions: Sequence[str]) -> tuple[sql.Composed, list[Any]]:
+        """One DELETE removing the rows of many rolled-back migrations (``rollback --atomic``)."""
+        return sql.SQL("DELETE FROM {} WHERE version = ANY(%s::text[])").format(self.ident), [list(versions)]
+
     def checked(self, conn: Connection, write: tuple[sql.Composed, list[Any]], expected: int = 1) -> sql.Composed:
         """A write with its parameters inlined, that makes the server raise :data:`WRITE_CHECK` when it changes
         another number of rows than ``expected``.

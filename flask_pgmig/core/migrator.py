@@ -258,6 +258,15 @@ class Migrator:
                     "transaction:false. Run without --atomic, or migrate up to the version before it first."
                 )
 
+    def _refuse_non_transactional_down(self, plan: list[RollbackStep]) -> None:
+        for step in plan:
+            if not step.down.options.transaction:
+                raise ConfigError(
+                    f"rollback --atomic reverts every planned migration in one transaction, but the down section "
+                    f"of '{step.display}' is transaction:false. Run without --atomic, or roll back to "
+                    f"{step.version} first and the rest after."
+                )
+
     def _refuse_read_only(self, conn: Connection) -> None:
         row = conn.execute(
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
@@ -271,9 +280,13 @@ class Migrator:
     # -- rollback --------------------------------------------------------------------------------------------
     @translating("rollback")
     def rollback(
-        self, *, steps: int | None = 1, to: str | None = None, everything: bool = False, dry_run: bool = False
-    ) -> RunResult:
-        """Revert applied migrations newest first: the newest ``steps``, everything after ``to``, or all."""
+        self, *, steps: int | None = 1, to: str | None = None, everything: bool = False, dry_run: bool = False,
+        atomic: bool = False,
+    ) -> RunResult:  # fmt: skip
+        """Revert applied migrations newest first: the newest ``steps``, everything after ``to``, or all.
+
+        Each in its own transaction with the removal of its history row; with ``atomic``, all in one.
+        """
         files = self.files()
         with self.connect() as conn:
             status = planning.compute_status(files, self.history.read(conn))
@@ -288,15 +301,22 @@ class Migrator:
                 plan = planning.plan_rollback(
                     status, steps=steps, to=to, everything=everything, command=self.settings.command
                 )
+                if atomic:
+                    self._refuse_non_transactional_down(plan)
                 self._refuse_read_only(conn)
-                return self._run_rollback(conn, status, plan)
+                return self._run_rollback(conn, status, plan, atomic=atomic)
 
-    def _run_rollback(self, conn: Connection, status: Status, plan: list[RollbackStep]) -> RunResult:
+    def _run_rollback(
+        self, conn: Connection, status: Status, plan: list[RollbackStep], *, atomic: bool
+    ) -> RunResult:
         runner = self._runner(conn)
         by_version = {m.version: m.file for m in status.migrations}
         done: list[AppliedStep] = []
         try:
-            for step in plan:
+            if atomic:
+                durations = runner.revert_atomic(plan, by_version)
+                done.extend(AppliedStep(s.version, s.name, d) for s, d in zip(plan, durations, strict=True))
+            for step in [] if atomic else plan:
                 duration = runner.revert(step, by_version.get(step.version))
                 done.append(AppliedStep(step.version, step.name, duration))
         except PgMigError as error:
@@ -305,7 +325,7 @@ class Migrator:
         except KeyboardInterrupt:
             self._audit(conn, "rollback", "interrupted", [s.version for s in done], {"error": "Ctrl-C or SIGTERM"})
             raise
-        self._audit(conn, "rollback", "ok", [s.version for s in done], {})
+        self._audit(conn, "rollback", "ok", [s.version for s in done], {"atomic": atomic})
         return RunResult("rollback", steps=tuple(done), rollback_plan=tuple(plan), status=status)
 
     # -- recovery --------------------------------------------------------------------------------------------

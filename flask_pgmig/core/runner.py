@@ -11,7 +11,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,15 @@ class Runner:
         from .atomic import apply_atomic
 
         durations: list[int] = apply_atomic(self, migrations)
+        return durations
+
+    def revert_atomic(
+        self, steps: Sequence[RollbackStep], files: Mapping[str, MigrationFile | None]
+    ) -> list[int]:
+        """Revert ``steps`` in one transaction (rollback --atomic); a lock timeout retries the whole of it."""
+        from .atomic import revert_atomic
+
+        durations: list[int] = revert_atomic(self, steps, files)
         return durations
 
     def _apply_in_transaction(

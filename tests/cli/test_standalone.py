@@ -115,3 +115,25 @@ def test_init_and_new(tmp_path: Path) -> None:
     python = pgmig("--directory", str(directory), "new", "backfill", "--python")
     assert Path(python.stdout.strip()).read_text().count("def up(conn)") == 1
     assert pgmig("--directory", str(directory), "new", "bad/name").returncode == 1
+
+
+def test_rollback_atomic(database_url: str, tmp_path: Path) -> None:
+    migrations = copy_scenario("rollback_atomic", tmp_path)
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    assert pgmig(*base, "migrate").returncode == 0
+    oldest = migrations / "20260901000000_create_parents.sql"
+    oldest.write_text(oldest.read_text().replace("DROP TABLE parents;", "DROP TABLE nosuch;"))
+
+    failed = pgmig(*base, "rollback", "--all", "--atomic")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith("Error: Migration '20260901000000' failed at line 5")
+    assert "20260901000000_create_parents.sql" in failed.stderr
+    assert len(history_versions(database_url)) == 4
+
+    oldest.write_text(oldest.read_text().replace("DROP TABLE nosuch;", "DROP TABLE parents;"))
+    reverted = pgmig(*base, "rollback", "--all", "--atomic", "--json")
+    assert reverted.returncode == 0, reverted.stderr
+    assert [s["version"] for s in json.loads(reverted.stdout)["steps"]] == [
+        "20260904000000", "20260903000000", "20260902000000", "20260901000000"
+    ]  # fmt: skip
+    assert history_versions(database_url) == []
