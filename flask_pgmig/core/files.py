@@ -117,6 +117,8 @@ def is_blank_sql(sql: str) -> bool:
     """True when sql holds only whitespace and comments."""
     if not sql.strip():
         return True
+    if "/*" not in sql:  # only '--' comments, which end their line: no need for the lexer
+        return all(not line or line.startswith("--") for line in (raw.strip() for raw in sql.splitlines()))
     from .sql import scan_tokens  # pglast: only when there is something to lex
 
     tokens = scan_tokens(sql)
@@ -253,9 +255,17 @@ def read_bytes(path: str | os.PathLike[str], display: str) -> bytes:
         ) from None
 
 
+# What can make a line that starts with '--' part of something else: a string, a quoted name, a dollar-quoted
+# body, a block comment. A file with none of these needs no lexer to tell its comments.
+_SPANS_LINES = ("'", '"', "$", "/*")
+
+
 def _comment_line_starts(source: str) -> set[int] | None:
-    """Character offsets of '--' comments found by PostgreSQL's lexer; None when the lexer cannot read the file."""
-    from .sql import scan_tokens  # pglast: only for a file that has directives to check
+    """Character offsets of '--' comments found by PostgreSQL's lexer; None when every line whose first non-blank
+    characters are '--' is a comment (nothing in the file can span lines), or when the lexer cannot read it."""
+    if not any(mark in source for mark in _SPANS_LINES):
+        return None
+    from .sql import scan_tokens  # pglast: only for a file whose directives could hide in a string
 
     tokens = scan_tokens(source)
     return None if tokens is None else {tok.start for tok in tokens if tok.name == "SQL_COMMENT"}

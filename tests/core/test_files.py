@@ -191,3 +191,43 @@ def test_cosmetic_fingerprint_handles_non_ascii_text() -> None:
     before = "INSERT INTO t VALUES ('café'); -- é\n"
     assert sql_fingerprint(before) == sql_fingerprint("-- ünïcode note\nINSERT INTO t\n  VALUES ('café');")
     assert sql_fingerprint(before) != sql_fingerprint("INSERT INTO t VALUES ('cafe');")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT 1;", "-- only\n  -- comments\n", "\n\n-- a\nDROP TABLE t; -- tail\n", ";", "--x\n;\n",
+        "/* block */", "-- a\n/* b */\n", "CREATE TABLE t (a int); -- c", "  \t-- indented\n\n",
+        "SELECT '-- not a comment';", "-- a\nSELECT $$\n-- b\n$$;",
+    ],
+)  # fmt: skip
+def test_is_blank_sql_agrees_with_the_lexer(text: str) -> None:
+    from flask_pgmig.core.sql import scan_tokens
+
+    tokens = scan_tokens(text)
+    by_lexer = tokens is not None and all(t.name in ("SQL_COMMENT", "C_COMMENT") for t in tokens)
+    assert files.is_blank_sql(text) is by_lexer
+
+
+def test_a_file_where_nothing_spans_lines_is_parsed_without_the_lexer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_pgmig.core import sql
+
+    def no_lexer(text: str) -> None:
+        raise AssertionError("the lexer ran")
+
+    monkeypatch.setattr(sql, "scan_tokens", no_lexer)
+    up, down = files.parse_sections(
+        "-- migrate:up lock_timeout:2s\nCREATE TABLE t (id int DEFAULT now());\n  -- migrate:down\nDROP TABLE t;\n",
+        "x.sql", "x.sql",
+    )  # fmt: skip
+    assert (up.sql, up.line, up.options.lock_timeout_ms) == ("CREATE TABLE t (id int DEFAULT now());\n", 2, 2000)
+    assert down is not None and down.sql == "DROP TABLE t;\n" and down.line == 4
+    with pytest.raises(AssertionError, match="the lexer ran"):  # a string could hide a marker: the lexer decides
+        files.parse_sections("-- migrate:up\nSELECT 'x\n-- migrate:down\n';\n", "x.sql", "x.sql")
+
+
+def test_a_marker_inside_a_string_or_body_is_not_a_marker() -> None:
+    up, down = files.parse_sections(
+        "-- migrate:up\nSELECT 'x\n-- migrate:down\n';\nDO $$ BEGIN\n-- migrate:down\nEND $$;\n", "x.sql", "x.sql"
+    )
+    assert down is None and up.sql.count("-- migrate:down") == 2
