@@ -12,11 +12,14 @@ the earlier ones took.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from psycopg import sql as pgsql
+
 from . import backfill, sql
-from .files import MigrationFile, SectionOptions
+from .files import MigrationFile, Section, SectionOptions
 from .plan import RollbackStep
 
 if TYPE_CHECKING:
@@ -25,47 +28,33 @@ if TYPE_CHECKING:
 Timeouts = tuple[int | None, int | None]
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One migration's section inside the transaction: ``run`` gets what must be sent ahead of its first
+    statement (BEGIN and timeouts; empty when nothing is pending)."""
+
+    version: str
+    name: str
+    options: SectionOptions
+    run: Callable[[str], None]
+
+
 def apply_atomic(runner: Runner, migrations: Sequence[MigrationFile]) -> list[int]:
     """Apply ``migrations`` in one transaction and record them; return each one's duration in ms."""
     from .runner import preflight
 
-    plans = [(migration, preflight(migration)) for migration in migrations]
-    durations: list[int] = []
-    first, last = migrations[0].version, migrations[-1].version
-    label = first if first == last else f"{first}..{last}"
+    parts = [
+        _Part(m.version, m.name, m.up.options, _python(runner, m, "up") if m.kind == "py" else _statements(
+            runner, m.version, m.path.name, m.up, preflight(m)
+        ))
+        for m in migrations
+    ]  # fmt: skip
 
-    if runner.in_transaction:
-        raise RuntimeError("--atomic opens its own transaction; it cannot run inside another one")
+    def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
+        write = runner.history.upsert_many_query(migrations, durations)
+        return runner.history_write(write, expected=len(migrations)), None
 
-    def attempt() -> None:
-        durations.clear()
-        current: Timeouts | None = None
-        prefix = "BEGIN; "
-        try:
-            for migration, statements in plans:
-                runner.events.migration_started(migration.version, migration.name, "up")
-                started = time.perf_counter()
-                prefix, current = _with_timeouts(runner, prefix, current, migration.up.options)
-                if migration.kind == "py":
-                    if prefix:
-                        runner.conn.execute(prefix.encode("utf-8"), prepare=False)
-                    runner._run_python(migration, "up")
-                else:
-                    section = migration.up
-                    runner.run_statements(
-                        migration.version, migration.path.name, section, statements, prefix=prefix
-                    )
-                prefix = ""
-                durations.append(round((time.perf_counter() - started) * 1000))
-                runner.events.migration_finished(migration.version, migration.name, "up", durations[-1])
-            write = runner.history.upsert_many_query(migrations, durations)
-            runner.commit_with(label, runner.history_write(write, expected=len(migrations)))
-        except BaseException:
-            runner.rollback_quietly()
-            raise
-
-    runner._with_retries(label if first == last else f"{label} (--atomic)", attempt)
-    return list(durations)
+    return _one_transaction(runner, "up", parts, finish)
 
 
 def revert_atomic(
@@ -73,53 +62,89 @@ def revert_atomic(
 ) -> list[int]:
     """Run the down sections of ``steps`` (newest first) in one transaction and delete their history rows
     with it; return each one's duration in ms. ``files`` gives a step's file, needed for a Python one."""
-    if runner.in_transaction:
-        raise RuntimeError("rollback --atomic opens its own transaction; it cannot run inside another one")
-    statements = {step.version: sql.split_statements(step.down.sql) for step in steps}
     versions = [step.version for step in steps]
-    durations: list[int] = []
-    first, last = versions[0], versions[-1]
+    python = {v: m for v in versions for m in [files.get(v)] if m is not None and m.kind == "py"}
+    parts = []
+    for step in steps:
+        run = (
+            _python(runner, python[step.version], "down")
+            if step.version in python
+            else _statements(runner, step.version, step.display, step.down, sql.split_statements(step.down.sql))
+        )
+        if step.from_stored_source:
+            gone = f"{step.id}: file is gone, reverting with the down section stored at apply time"
+            run = _noting(runner, gone, run)
+        parts.append(_Part(step.version, step.name, step.down.options, run))
+
+    def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
+        # a Python down section may have backfilled, which creates the progress table
+        if python or runner._progress_table is None:
+            runner._progress_table = backfill.progress_table_exists(runner.conn, runner.history)
+        forget = backfill.forget_many_query(runner.history, versions) if runner._progress_table else None
+        write = runner.history.delete_many_query(versions)
+        return runner.history_write(write, expected=len(versions)), forget
+
+    return _one_transaction(runner, "down", parts, finish)
+
+
+def _one_transaction(
+    runner: Runner,
+    direction: str,
+    parts: Sequence[_Part],
+    finish: Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]],
+) -> list[int]:
+    """Run ``parts`` in one transaction, then send ``finish``'s history write (and what goes with it) with the
+    COMMIT; a lock timeout retries the whole of it. Returns each part's duration in ms."""
+    if runner.in_transaction:
+        raise RuntimeError("--atomic opens its own transaction; it cannot run inside another one")
+    first, last = parts[0].version, parts[-1].version
     label = first if first == last else f"{first}..{last}"
+    durations: list[int] = []
 
     def attempt() -> None:
         durations.clear()
         current: Timeouts | None = None
         prefix = "BEGIN; "
-        ran_code = False
         try:
-            for step in steps:
-                runner.events.migration_started(step.version, step.name, "down")
-                if step.from_stored_source:
-                    runner.events.notice(
-                        f"{step.id}: file is gone, reverting with the down section stored at apply time"
-                    )
+            for part in parts:
+                runner.events.migration_started(part.version, part.name, direction)
                 started = time.perf_counter()
-                prefix, current = _with_timeouts(runner, prefix, current, step.down.options)
-                migration = files.get(step.version)
-                if migration is not None and migration.kind == "py":
-                    if prefix:
-                        runner.conn.execute(prefix.encode("utf-8"), prepare=False)
-                    runner._run_python(migration, "down")
-                    ran_code = True
-                else:
-                    runner.run_statements(
-                        step.version, step.display, step.down, statements[step.version], prefix=prefix
-                    )
+                prefix, current = _with_timeouts(runner, prefix, current, part.options)
+                part.run(prefix)
                 prefix = ""
                 durations.append(round((time.perf_counter() - started) * 1000))
-                runner.events.migration_finished(step.version, step.name, "down", durations[-1])
-            # a Python down section may have backfilled, which creates the progress table
-            if ran_code or runner._progress_table is None:
-                runner._progress_table = backfill.progress_table_exists(runner.conn, runner.history)
-            forget = backfill.forget_many_query(runner.history, versions) if runner._progress_table else None
-            write = runner.history.delete_many_query(versions)
-            runner.commit_with(label, runner.history_write(write, expected=len(versions)), forget)
+                runner.events.migration_finished(part.version, part.name, direction, durations[-1])
+            write, also = finish(durations)
+            runner.commit_with(label, write, also)
         except BaseException:
             runner.rollback_quietly()
             raise
 
     runner._with_retries(label if first == last else f"{label} (--atomic)", attempt)
     return list(durations)
+
+
+def _statements(
+    runner: Runner, version: str, display: str, section: Section, statements: Sequence[sql.Statement]
+) -> Callable[[str], None]:
+    return lambda prefix: runner.run_statements(version, display, section, statements, prefix=prefix)
+
+
+def _python(runner: Runner, migration: MigrationFile, direction: str) -> Callable[[str], None]:
+    def run(prefix: str) -> None:
+        if prefix:
+            runner.conn.execute(prefix.encode("utf-8"), prepare=False)
+        runner._run_python(migration, direction)
+
+    return run
+
+
+def _noting(runner: Runner, notice: str, run: Callable[[str], None]) -> Callable[[str], None]:
+    def noted(prefix: str) -> None:
+        runner.events.notice(notice)
+        run(prefix)
+
+    return noted
 
 
 def _with_timeouts(
