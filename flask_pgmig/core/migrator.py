@@ -316,9 +316,10 @@ class Migrator:
             if atomic:
                 durations = runner.revert_atomic(plan, by_version)
                 done.extend(AppliedStep(s.version, s.name, d) for s, d in zip(plan, durations, strict=True))
-            for step in [] if atomic else plan:
-                duration = runner.revert(step, by_version.get(step.version))
-                done.append(AppliedStep(step.version, step.name, duration))
+            else:
+                for step in plan:
+                    duration = runner.revert(step, by_version.get(step.version))
+                    done.append(AppliedStep(step.version, step.name, duration))
         except PgMigError as error:
             self._audit(conn, "rollback", "failed", [s.version for s in done], {"error": error.message})
             raise
