@@ -11,8 +11,6 @@ the CLI.
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,11 +18,11 @@ import psycopg
 
 from .core import plan as planning
 from .core.dsn import connect, redact, redact_url
-from .core.files import list_directory
+from .core.files import ListedFile, list_directory
 from .core.history import HistoryTable
 from .core.migrator import Settings
 from .core.plan import Status
-from .core.quick_status import file_digests, parse_all, quick_status, unchanged_since_applied
+from .core.quick_status import parse_all, quick_status, unchanged_since_applied
 from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
 
 if TYPE_CHECKING:
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 GUARD_CONNECT_TIMEOUT = 5  # seconds: an unreachable database must not hold up boot for long
 PROBLEM_STATES = (planning.PENDING, planning.MODIFIED, planning.MISSING, planning.FAILED, planning.RUNNING)
 VOUCH_COLUMNS = ("version", "status", "file_sha256")  # enough to know that nothing needs to be said
-Connection = psycopg.Connection[Any]
 
 
 def read_status(dsn: str, settings: Settings) -> Status:
@@ -47,30 +44,21 @@ def _read(dsn: str, settings: Settings, *, vouch: bool) -> Status | None:
     """The status; with ``vouch``, None instead when the history vouches for every file by its raw hash.
 
     Vouching needs one query of three columns and builds nothing, which is what keeps the guard cheap on every
-    boot of an up-to-date app; when it cannot vouch, the full status is read on the same connection. The files
-    are read and hashed while a helper thread connects and runs that query: both take a few milliseconds,
-    and the connection mostly waits on the network and the server.
+    boot of an up-to-date app; when it cannot vouch, the full status is read on the same connection.
     """
     listed = list_directory(settings.directory, init_hint=f"{settings.command} init")
     history = HistoryTable(settings.schema, settings.table)
     failure: str | None = None
-
-    def open_connection() -> Connection:
-        return connect(dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs)
-
     try:
-        opening = _Opening(open_connection, (lambda conn: _vouch_rows(conn, history)) if vouch else None)
-        try:
-            digests = file_digests(listed) if vouch else None
+        with connect(
+            dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs
+        ) as conn:
             try:
-                conn, rows = opening.result()
-                if digests is not None and rows is not None and unchanged_since_applied(listed, rows, digests):
+                if vouch and _vouched(conn, history, listed):
                     return None
                 records = history.read(conn)
             except psycopg.Error as exc:
                 failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        finally:
-            opening.close()
         if failure is not None:
             raise HistoryError(
                 f"Reading the history table '{history.display}' failed: {failure}. Check that the app's "
@@ -82,48 +70,13 @@ def _read(dsn: str, settings: Settings, *, vouch: bool) -> Status | None:
     return quick_status(listed, records)
 
 
-def _vouch_rows(conn: Connection, history: HistoryTable) -> list[tuple[str, str, str | None]] | None:
-    """Every history row's (version, status, file_sha256); None when there is no such table or column yet."""
+def _vouched(conn: psycopg.Connection[Any], history: HistoryTable, listed: list[ListedFile]) -> bool:
+    """Whether every file is byte for byte the one its applied history row records (and nothing else is)."""
     try:
-        return conn.execute(history.select_records(VOUCH_COLUMNS)).fetchall()
+        rows = conn.execute(history.select_records(VOUCH_COLUMNS)).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
-        return None  # no history yet, or one from before file_sha256: the full read tells what is what
-
-
-class _Opening:
-    """A connection opened, and asked one question, on a helper thread while the caller goes on."""
-
-    def __init__(self, open_connection: Callable[[], Connection], ask: Callable[[Connection], Any] | None) -> None:
-        self._conn: Connection | None = None
-        self._answer: Any = None
-        self._error: BaseException | None = None
-        # a daemon: an unreachable server (up to GUARD_CONNECT_TIMEOUT) never holds up the process's exit
-        self._thread = threading.Thread(
-            target=self._run, args=(open_connection, ask), name="pgmig-guard", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, open_connection: Callable[[], Connection], ask: Callable[[Connection], Any] | None) -> None:
-        try:
-            self._conn = open_connection()
-            if ask is not None:
-                self._answer = ask(self._conn)
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            self._error = exc
-
-    def result(self) -> tuple[Connection, Any]:
-        """The open connection and the answer; the helper's error, if it failed, is raised here."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._conn is not None
-        return self._conn, self._answer
-
-    def close(self) -> None:
-        """Wait for the helper and close the connection it opened."""
-        self._thread.join()
-        if self._conn is not None:
-            self._conn.close()
+        return False  # no history yet, or one from before file_sha256: the full read tells what is what
+    return unchanged_since_applied(listed, rows)
 
 
 def pending_error(

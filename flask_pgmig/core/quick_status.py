@@ -99,14 +99,7 @@ def read_files(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -
     return files
 
 
-def file_digests(listed: Sequence[ListedFile]) -> list[str]:
-    """The SHA-256 of each listed file's raw bytes, in ``listed`` order."""
-    return [hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest() for entry in listed]
-
-
-def unchanged_since_applied(
-    listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]], digests: Sequence[str] | None = None
-) -> bool:
+def unchanged_since_applied(listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]]) -> bool:
     """True when the history vouches for every file: a sufficient test that the status is clean, without it.
 
     ``rows`` are the history's (version, status, file_sha256). True when every row is applied with a hash,
@@ -114,7 +107,6 @@ def unchanged_since_applied(
     migration as applied and unchanged. False says nothing: build the status (:func:`quick_status`) to know
     what is what (e.g. rows written before the hash existed). This is the startup guard's boot path, where
     building a thousand file, row and state objects would cost more than reading and hashing the files.
-    ``digests`` are the files' :func:`file_digests` when already known; otherwise files are read as needed.
     """
     recorded: dict[int, str] = {}
     for version, status, digest in rows:
@@ -124,8 +116,6 @@ def unchanged_since_applied(
         recorded[key] = digest
     if len(recorded) != len(listed):  # listed keys are unique (list_directory refuses duplicates)
         return False
-    if digests is not None:
-        return all(recorded.get(entry.key) == digest for entry, digest in zip(listed, digests, strict=True))
     return all(
         recorded.get(entry.key) == hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest()
         for entry in listed
@@ -145,4 +135,4 @@ def quick_status(listed: Sequence[ListedFile], records: Sequence[HistoryRecord])
     return planning.compute_status(read_files(listed, records), records)
 
 
-__all__ = ["KnownFile", "file_digests", "parse_all", "quick_status", "read_files", "unchanged_since_applied"]
+__all__ = ["KnownFile", "parse_all", "quick_status", "read_files", "unchanged_since_applied"]
