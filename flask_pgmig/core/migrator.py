@@ -213,8 +213,7 @@ class Migrator:
                 durations = runner.apply_atomic(planned)
                 steps.extend(AppliedStep(m.version, m.name, d) for m, d in zip(planned, durations, strict=True))
             else:
-                for migration in planned:
-                    steps.append(AppliedStep(migration.version, migration.name, runner.apply(migration)))
+                runner.apply_each(planned, lambda m, duration: steps.append(AppliedStep(m.version, m.name, duration)))
         except PgMigError as error:
             self._audit(conn, "migrate", "failed", [s.version for s in steps], {"error": error.message})
             raise
@@ -317,9 +316,9 @@ class Migrator:
                 durations = runner.revert_atomic(plan, by_version)
                 done.extend(AppliedStep(s.version, s.name, d) for s, d in zip(plan, durations, strict=True))
             else:
-                for step in plan:
-                    duration = runner.revert(step, by_version.get(step.version))
-                    done.append(AppliedStep(step.version, step.name, duration))
+                runner.revert_each(
+                    plan, by_version, lambda s, duration: done.append(AppliedStep(s.version, s.name, duration))
+                )
         except PgMigError as error:
             self._audit(conn, "rollback", "failed", [s.version for s in done], {"error": error.message})
             raise

@@ -90,19 +90,21 @@ class Runner:
         self._progress = 0  # statements of the running autocommit section that have completed
         self._progress_table: bool | None = None  # whether <history>_backfill exists, once looked up
         self._exact_writes: bool | None = None  # whether the history table has no trigger or rule, once looked up
-        self._prefixes: dict[tuple[int | None, int | None], str] = {}
+        self._timeouts_sql: dict[tuple[int | None, int | None], bytes | None] = {}
         self._client_cursor: psycopg.ClientCursor[Any] | None = None  # inlines parameters into history writes
 
     # -- up --------------------------------------------------------------------------------------------------
-    def apply(self, migration: MigrationFile, *, resume_from: int = 0) -> int:
-        """Apply one migration and record it; return its duration in milliseconds."""
+    def apply(self, migration: MigrationFile, *, resume_from: int = 0, attempts_made: int = 0) -> int:
+        """Apply one migration and record it; return its duration in milliseconds. ``attempts_made``: lock
+        timeouts it already hit (in the pipeline), counted against the retries."""
         statements = preflight(migration)
         self.events.migration_started(migration.version, migration.name, "up")
         started = time.perf_counter()
         if migration.transactional:
             self._with_retries(
-                migration.version, lambda: self._apply_in_transaction(migration, statements, started)
-            )
+                migration.version, lambda: self._apply_in_transaction(migration, statements, started),
+                attempts_made=attempts_made,
+            )  # fmt: skip
         elif migration.kind == "py":
             self._run_python(migration, "up")
             self.history.record_applied(self.conn, migration, _ms_since(started))
@@ -120,6 +122,30 @@ class Runner:
 
         durations: list[int] = apply_atomic(self, migrations)
         return durations
+
+    def apply_each(self, migrations: Sequence[MigrationFile], done: Callable[[MigrationFile, int], None]) -> None:
+        """Apply ``migrations`` one transaction each; ``done(migration, duration_ms)`` as each one commits."""
+        from .pipeline import apply_each
+
+        apply_each(self, migrations, done)
+
+    def revert_each(
+        self, steps: Sequence[RollbackStep], files: Mapping[str, MigrationFile | None],
+        done: Callable[[RollbackStep, int], None],
+    ) -> None:  # fmt: skip
+        """Revert ``steps`` one transaction each; ``done(step, duration_ms)`` as each one commits."""
+        from .pipeline import revert_each
+
+        revert_each(self, steps, files, done)
+
+    def ready_for_pipeline(self, *, down: bool = False) -> None:
+        """Look up, before a pipeline starts, what composing its history writes needs from the database."""
+        if self._exact_writes is None:
+            self._exact_writes = self.history.writes_are_exact(self.conn)
+        if self._exact_writes and self._client_cursor is None:
+            self._client_cursor = psycopg.ClientCursor(self.conn)
+        if down and self._progress_table is None:
+            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
 
     def revert_atomic(
         self, steps: Sequence[RollbackStep], files: Mapping[str, MigrationFile | None]
@@ -179,12 +205,16 @@ class Runner:
 
     def begin_prefix(self, options: SectionOptions) -> str:
         """``BEGIN;`` and the SELECT setting a section's timeouts, to send ahead of its first statement."""
+        timeouts = self.timeouts_sql(options)
+        return "BEGIN; " if timeouts is None else f"BEGIN; {timeouts.decode('utf-8')}; "
+
+    def timeouts_sql(self, options: SectionOptions) -> bytes | None:
+        """The SELECT setting a section's timeouts for its transaction (None when there is none to set)."""
         timeouts = self._timeouts(options)
-        prefix = self._prefixes.get(timeouts)
-        if prefix is None:  # composed once per distinct pair of timeouts, not once per migration
+        if timeouts not in self._timeouts_sql:  # composed once per distinct pair of timeouts, not per migration
             query = self.timeouts_query(timeouts, local=True)
-            prefix = self._prefixes[timeouts] = "BEGIN; " + ("" if query is None else query.as_string(self.conn) + "; ")
-        return prefix
+            self._timeouts_sql[timeouts] = None if query is None else query.as_bytes(self.conn)
+        return self._timeouts_sql[timeouts]
 
     def run_statements(
         self, version: str, display: str, section: Section, statements: Sequence[sql.Statement], *, prefix: str = ""
@@ -231,8 +261,9 @@ class Runner:
         self.history.record_applied(self.conn, migration, _ms_since(started))
 
     # -- down ------------------------------------------------------------------------------------------------
-    def revert(self, step: RollbackStep, migration: MigrationFile | None = None) -> int:
-        """Run one migration's down section and delete its history row; return the duration in ms."""
+    def revert(self, step: RollbackStep, migration: MigrationFile | None = None, *, attempts_made: int = 0) -> int:
+        """Run one migration's down section and delete its history row; return the duration in ms.
+        ``attempts_made``: lock timeouts it already hit (in the pipeline), counted against the retries."""
         self.events.migration_started(step.version, step.name, "down")
         if step.from_stored_source:
             self.events.notice(
@@ -254,9 +285,10 @@ class Runner:
                     self._forget_backfill(step, ran_code=is_python)
 
             if is_python or self.in_transaction or "pgmig:backfill" in step.down.sql:
-                self._with_retries(step.version, attempt)
+                self._with_retries(step.version, attempt, attempts_made=attempts_made)
             else:
-                self._with_retries(step.version, lambda: self._revert_sql(step, statements))
+                revert_sql = lambda: self._revert_sql(step, statements)  # noqa: E731
+                self._with_retries(step.version, revert_sql, attempts_made=attempts_made)
         else:
             if is_python and migration is not None:
                 self._run_python(migration, "down")
@@ -392,18 +424,25 @@ class Runner:
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
-            if failures.is_connection_lost(exc, self.conn):
-                command = self.settings.command
-                raise ConnectionFailed(
-                    f"The connection to PostgreSQL was lost while running migration '{version}' ({display}, line "
-                    f"{section.line + statement.line - 1}): {failures.lost_reason(exc)}. A migration that runs in "
-                    "one transaction was rolled back by the server; a transaction:false one shows as failed or "
-                    f"interrupted. Run '{command} status' once the server is back and follow what it says.",
-                    sqlstate=exc.sqlstate,
-                ) from exc
-            raise _migration_failed(
-                exc, version, display, section, statement, self._advice(exc), prefix_length=len(prefix)
-            ) from exc
+            raise self.statement_error(exc, version, display, section, statement, len(prefix)) from exc
+
+    def statement_error(
+        self, exc: psycopg.Error, version: str, display: str, section: Section, statement: sql.Statement,
+        prefix_length: int = 0,
+    ) -> PgMigError:  # fmt: skip
+        """What to raise when ``statement`` failed (sent after ``prefix_length`` characters of other SQL)."""
+        if failures.is_connection_lost(exc, self.conn):
+            command = self.settings.command
+            return ConnectionFailed(
+                f"The connection to PostgreSQL was lost while running migration '{version}' ({display}, line "
+                f"{section.line + statement.line - 1}): {failures.lost_reason(exc)}. A migration that runs in "
+                "one transaction was rolled back by the server; a transaction:false one shows as failed or "
+                f"interrupted. Run '{command} status' once the server is back and follow what it says.",
+                sqlstate=exc.sqlstate,
+            )
+        return _migration_failed(
+            exc, version, display, section, statement, self._advice(exc), prefix_length=prefix_length
+        )
 
     def _advice(self, exc: psycopg.Error) -> str | None:
         """What to do when the cause is not the migration's SQL (privileges, deadlock, timeout...)."""
@@ -465,29 +504,36 @@ class Runner:
 
     # -- retries ---------------------------------------------------------------------------------------------
     def _with_retries(
-        self, version: str, attempt: Callable[[], None], before_retry: Callable[[], None] | None = None
-    ) -> None:
-        retries = self.settings.lock_retries
-        for number in range(retries + 1):
+        self, version: str, attempt: Callable[[], None], before_retry: Callable[[], None] | None = None,
+        attempts_made: int = 0,
+    ) -> None:  # fmt: skip
+        """Run ``attempt``, again after each lock timeout while retries are left (``attempts_made`` already
+        failed elsewhere, in the pipeline)."""
+        for number in range(attempts_made, self.settings.lock_retries + 1):
             try:
                 attempt()
                 return
             except psycopg.errors.LockNotAvailable as exc:
-                if number >= retries:
-                    raise MigrationFailed(
-                        f"Migration '{version}' could not get a lock within lock_timeout after {retries + 1} "
-                        f"attempts (SQLSTATE 55P03: {failures.first_line(exc)}). Live traffic holds locks on the "
-                        "tables it changes; run it again at a quieter time, or raise PGMIG_LOCK_TIMEOUT / "
-                        "PGMIG_LOCK_RETRIES.",
-                        version=version,
-                        path=version,
-                        sqlstate="55P03",
-                    ) from exc
-                delay = self.settings.retry_base_delay * (2**number) * (0.5 + random.random())
-                self.events.retrying(version, number + 1, delay, failures.first_line(exc))
+                self.lock_timed_out(version, exc, number)
                 if before_retry is not None:
                     before_retry()
-                time.sleep(delay)
+
+    def lock_timed_out(self, version: str, exc: psycopg.Error, number: int) -> None:
+        """Attempt ``number`` (from 0) hit lock_timeout: wait before the next one, or raise when none is left."""
+        retries = self.settings.lock_retries
+        if number >= retries:
+            raise MigrationFailed(
+                f"Migration '{version}' could not get a lock within lock_timeout after {retries + 1} "
+                f"attempts (SQLSTATE 55P03: {failures.first_line(exc)}). Live traffic holds locks on the "
+                "tables it changes; run it again at a quieter time, or raise PGMIG_LOCK_TIMEOUT / "
+                "PGMIG_LOCK_RETRIES.",
+                version=version,
+                path=version,
+                sqlstate="55P03",
+            ) from exc
+        delay = self.settings.retry_base_delay * (2**number) * (0.5 + random.random())
+        self.events.retrying(version, number + 1, delay, failures.first_line(exc))
+        time.sleep(delay)
 
     def _drop_invalid_index(self, statement: sql.Statement) -> None:
         """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; drop it before trying again."""
