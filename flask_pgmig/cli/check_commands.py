@@ -9,16 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..core.dry_run import DryRunExecution
+from ..core.config import LINT_MODES
 from ..core.dsn import redact_url
-from ..core.lint import LINT_MODES, CheckReport, Finding, check_directory
-from ..core.verify import VerifyReport, scratch_database
 from ..errors import ConfigError, MigrationFileError
 from .common import CliEvents, emit_json, fail_unless, json_option, ms, source
+
+if TYPE_CHECKING:  # the linter and verify load pglast: migrate imports this module, and loads them only to lint
+    from ..core.dry_run import DryRunExecution
+    from ..core.lint import CheckReport, Finding
+    from ..core.verify import VerifyReport
 
 
 @click.command("check")
@@ -29,6 +32,8 @@ from .common import CliEvents, emit_json, fail_unless, json_option, ms, source
 @json_option
 def check_command(lint: str, as_json: bool) -> None:
     """Check the migrations offline: names, sections, options, SQL syntax, transactions, unsafe DDL."""
+    from ..core.lint import check_directory
+
     report = check_directory(source().directory(), lint=lint)
     if as_json:
         emit_json(check_json(report))
@@ -46,6 +51,8 @@ def check_command(lint: str, as_json: bool) -> None:
 @json_option
 def verify_command(scratch_url: str | None, strict: bool, as_json: bool) -> None:
     """Apply, revert and re-apply every migration on a scratch database, comparing catalog snapshots."""
+    from ..core.verify import scratch_database
+
     migrator = source().migrator(CliEvents(quiet=True))
     scratch: AbstractContextManager[str] = (
         nullcontext(scratch_url)
@@ -140,6 +147,8 @@ def lint_before_migrate(pending: Callable[[], list[str]]) -> None:
     versions = set(pending()) if mode != "off" else set()
     if not versions:
         return
+    from ..core.lint import check_directory
+
     report = check_directory(source().directory(), lint=mode, versions=versions)
     for finding in report.findings:
         click.echo(f"{finding.location}: {finding.severity} [{finding.rule}] {finding.message}", err=True)

@@ -18,9 +18,6 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
-from pglast import ast
-from pglast.parser import ParseError, parse_sql, scan
-
 from ..errors import MigrationParseError
 from .sql import Statement, split_statements
 
@@ -74,6 +71,8 @@ def backfill_statements(
     """
     if MARK not in sql_text:
         return {}
+    from pglast.parser import ParseError, scan  # only for a section with a directive: most have none
+
     try:
         tokens = scan(sql_text)
     except ParseError:
@@ -183,6 +182,9 @@ def _option_value(key: str, value: str, where: _Where) -> int | str:
 
 
 def _spec(statement: Statement, options: dict[str, int | str], where: _Where) -> BackfillSpec:
+    from pglast import ast
+    from pglast.parser import ParseError, parse_sql
+
     what = "the statement below it" if not statement.text else f"'{_excerpt(statement.text)}'"
     try:
         nodes = parse_sql(statement.text)
@@ -225,6 +227,8 @@ def _spec(statement: Statement, options: dict[str, int | str], where: _Where) ->
 
 def _set_and_where(text: str) -> tuple[str, str | None]:
     """The text between SET and WHERE, and after WHERE, at parenthesis depth 0 (the parser checked it)."""
+    from pglast.parser import scan
+
     depth = 0
     set_end = where_start = where_end = None
     for tok in scan(text):

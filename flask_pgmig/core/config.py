@@ -16,6 +16,8 @@ from typing import Any
 from ..errors import ConfigError
 from .migrator import Settings
 
+LINT_MODES = ("off", "warn", "error")  # PGMIG_LINT, and check --lint
+
 
 @dataclass(frozen=True)
 class Key:

@@ -22,6 +22,7 @@ from pglast.parser import ParseError
 from ..errors import MigrationFileError, MigrationParseError
 from . import lint_checks, sql
 from .backfill_directive import backfill_statements
+from .config import LINT_MODES
 from .files import (
     FILE_NAME,
     MigrationFile,
@@ -33,7 +34,6 @@ from .files import (
 )
 from .lint_rules import RULES, closest_rule
 
-LINT_MODES = ("off", "warn", "error")
 ALLOW = re.compile(
     r"--[ \t]*pgmig:allow\b[ \t]*(?P<rules>[\w-]+(?:[ \t]*,[ \t]*[\w-]+)*)?"
     r"(?:[ \t]+because\b[ \t]*(?P<why>.*))?"

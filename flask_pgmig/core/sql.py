@@ -118,8 +118,45 @@ def _is_word(sql: str, tok: Token) -> bool:
     return (tok.kind != "NO_KEYWORD" or tok.name == "IDENT") and sql[tok.start] != '"'
 
 
+# What only PostgreSQL's lexer reads right: quotes, dollar quotes and parameters, comments, SQL-standard routine
+# bodies (BEGIN ATOMIC), and any character beyond printable ASCII, tab and newlines (a non-ASCII letter belongs to
+# an identifier, \f and \v depend on the server's version). Without them only ';' and parentheses matter.
+_NEEDS_LEXER = re.compile(r"""['"$]|/\*|--|[^\t\n\r\x20-\x7e]|\b(?:function|procedure)\b""", re.IGNORECASE)
+_SPLITTERS = re.compile(r"[();]")
+_WHITESPACE = " \t\n\r"
+
+
 @functools.lru_cache(maxsize=1024)
 def _split(sql: str) -> tuple[Statement, ...]:
+    if _NEEDS_LEXER.search(sql) is None:  # most schema migrations: no need to import and run pglast's lexer
+        return _statements(sql, _plain_spans(sql))
+    return _split_lexed(sql)
+
+
+def _plain_spans(sql: str) -> list[tuple[int, int]]:
+    """Statement spans of SQL with nothing for the lexer to read: split at ';' outside parentheses."""
+    pieces: list[tuple[int, int]] = []
+    begin = depth = 0
+    for match in _SPLITTERS.finditer(sql):
+        char = match.group()
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            pieces.append((begin, match.start()))
+            begin = match.end()
+    pieces.append((begin, len(sql)))
+    spans = []
+    for begin, end in pieces:
+        piece = sql[begin:end]
+        start, finish = begin + len(piece) - len(piece.lstrip(_WHITESPACE)), begin + len(piece.rstrip(_WHITESPACE))
+        if start < finish:
+            spans.append((start, finish))
+    return spans
+
+
+def _split_lexed(sql: str) -> tuple[Statement, ...]:
     tokens, failed = _tokens(sql)
     spans: list[tuple[int, int]] = []
     start = end = depth = begin_depth = 0
@@ -158,7 +195,10 @@ def _split(sql: str) -> tuple[Statement, ...]:
             spans.append((start if inside else failed, tail_end))
     elif inside:
         spans.append((start, end))
+    return _statements(sql, spans)
 
+
+def _statements(sql: str, spans: list[tuple[int, int]]) -> tuple[Statement, ...]:
     statements: list[Statement] = []
     line, line_start, pos = 1, 0, 0
     for begin, finish in spans:
@@ -231,7 +271,9 @@ _PARSE_IF_SECOND = {
 _HEAD = re.compile(r"([A-Za-z_]+)(?:\s+([A-Za-z_]+))?(?![\w$])")
 
 
-def _worth_parsing(text: str) -> bool:
+def _worth_parsing(text: str, *, for_names: bool = True) -> bool:
+    """Whether parsing ``text`` may find what is classified here; without ``for_names`` (only whether it can run
+    in a transaction), a plain CREATE or DROP INDEX matters only with the word CONCURRENTLY in it."""
     head = _HEAD.match(text)
     if head is None:
         return True  # starts with a comment or parenthesis: let the parser decide
@@ -239,8 +281,8 @@ def _worth_parsing(text: str) -> bool:
     seconds = _PARSE_IF_SECOND.get(first)
     if seconds is None:
         return first in _PARSE_ALWAYS
-    if first == "ALTER" and second == "TABLE":
-        return "concurrently" in text.lower()  # only DETACH PARTITION ... CONCURRENTLY matters
+    if (first == "ALTER" and second == "TABLE") or (not for_names and second in ("INDEX", "UNIQUE")):
+        return "concurrently" in text.lower()  # only DETACH PARTITION, CREATE/DROP INDEX ... CONCURRENTLY matter
     return not second or second in seconds  # no second word: a comment may sit between them
 
 
@@ -256,9 +298,9 @@ def _parse(text: str) -> tuple[tuple[ast.Node, ...], tuple[str, ...]]:
         return (), tuple(text[t.start : t.end + 1].upper() for t in tokens if t.name not in _COMMENTS)
 
 
-def _analyse(stmt: Statement | str) -> Iterable[tuple[tuple[ast.Node, ...], tuple[str, ...]]]:
+def _analyse(stmt: Statement | str, for_names: bool) -> Iterable[tuple[tuple[ast.Node, ...], tuple[str, ...]]]:
     for text in (stmt.text,) if isinstance(stmt, Statement) else (s.text for s in _split(stmt)):
-        if _worth_parsing(text):
+        if _worth_parsing(text, for_names=for_names):
             yield _parse(text)
 
 
@@ -266,8 +308,10 @@ def _first(
     stmt: Statement | str,
     on_node: Callable[[ast.Node], _T | None],
     on_words: Callable[[tuple[str, ...]], _T | None],
+    *,
+    for_names: bool = True,
 ) -> _T | None:
-    for nodes, words in _analyse(stmt):
+    for nodes, words in _analyse(stmt, for_names):
         for node in nodes:
             found = on_node(node)
             if found is not None:
@@ -434,7 +478,7 @@ def non_transactional_reason(stmt: Statement | str) -> str | None:
     from the parse tree; a statement that does not parse is judged by its keywords. A str may hold several
     statements: the first one that cannot run in a transaction is named.
     """
-    return _first(stmt, _non_transactional_node, _non_transactional_words)
+    return _first(stmt, _non_transactional_node, _non_transactional_words, for_names=False)
 
 
 _TRANSACTION_WORDS = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMIT", "END": "COMMIT",
@@ -461,7 +505,7 @@ def transaction_control(stmt: Statement | str) -> str | None:
 
     END counts as 'COMMIT' and ABORT as 'ROLLBACK'. A str may hold several statements: the first is named.
     """
-    return _first(stmt, _transaction_node, _transaction_words)
+    return _first(stmt, _transaction_node, _transaction_words, for_names=False)
 
 
 def _concurrently_node(node: ast.Node) -> bool | None:
@@ -482,7 +526,7 @@ def _concurrently_words(words: tuple[str, ...]) -> bool | None:
 
 def is_concurrently(stmt: Statement | str) -> bool:
     """True for CREATE/DROP INDEX, REINDEX, REFRESH MATERIALIZED VIEW, DETACH PARTITION ... CONCURRENTLY."""
-    return bool(_first(stmt, _concurrently_node, _concurrently_words))
+    return bool(_first(stmt, _concurrently_node, _concurrently_words, for_names=False))
 
 
 def _index_name(node: ast.Node) -> tuple[str | None, str] | None:

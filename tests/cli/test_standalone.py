@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from helpers import copy_scenario, history_versions, pgmig
+from helpers import clean_environment, copy_scenario, history_versions, pgmig
 
 
 def test_status_migrate_check_rollback(database_url: str, tmp_path: Path) -> None:
@@ -137,3 +139,33 @@ def test_rollback_atomic(database_url: str, tmp_path: Path) -> None:
         "20260904000000", "20260903000000", "20260902000000", "20260901000000"
     ]  # fmt: skip
     assert history_versions(database_url) == []
+
+
+def test_migrate_and_rollback_of_plain_sql_never_load_pglast(database_url: str, tmp_path: Path) -> None:
+    # pglast (PostgreSQL's lexer and parser) costs tens of milliseconds to import: SQL without quotes, dollar
+    # quotes or comments is split without it, and the linter loads only when PGMIG_LINT asks for it
+    migrations = tmp_path / "m"
+    migrations.mkdir()
+    for number in range(1, 4):
+        (migrations / f"2026080{number}000000_t{number}.sql").write_text(
+            f"-- migrate:up\nCREATE TABLE t{number} (id int PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            f"CREATE INDEX t{number}_at ON t{number} (at);\n-- migrate:down\nDROP TABLE t{number};\n"
+        )
+    code = (
+        "import sys\nfrom flask_pgmig.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+        "print('pglast loaded:', 'pglast' in sys.modules)\n"
+    )
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    for args in (["migrate"], ["rollback", "--all"]):
+        run = subprocess.run(
+            [sys.executable, "-c", code, *base, *args], env=clean_environment(), capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        assert "pglast loaded: False" in run.stdout, run.stdout
+    assert history_versions(database_url) == []
+    (migrations / "20260804000000_t4.sql").write_text("-- migrate:up\nCREATE TABLE t4 (label text DEFAULT 'x');\n")
+    run = subprocess.run(
+        [sys.executable, "-c", code, *base, "migrate"], env=clean_environment(), capture_output=True, text=True
+    )
+    assert run.returncode == 0 and "pglast loaded: True" in run.stdout  # a quote: the lexer reads it

@@ -424,3 +424,39 @@ def test_created_index_name_from_statement() -> None:
     stmt = split_statements(sql)[1]
     assert stmt.line == 3
     assert created_index_name(stmt) == ("public", "t_a")
+
+
+# --- splitting without the lexer ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CREATE TABLE t (id int);",
+        "  CREATE TABLE t (id int)  ;\n\n  CREATE INDEX t_id ON t (id)\n",
+        "CREATE TABLE t (id int);;\n;ALTER TABLE t ADD COLUMN n int;",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO u VALUES (1); INSERT INTO u VALUES (2));\nSELECT 1;",
+        "SELECT ((1);\nSELECT 2);\nSELECT 3;",  # unbalanced parentheses: split as the lexer-based path does
+        "\n\t\r\n",
+        "",
+        "ALTER TABLE t\n    ADD COLUMN a int,\n    ADD COLUMN b int;\nDROP TABLE u",
+    ],
+)
+def test_sql_without_quotes_or_comments_splits_as_the_lexer_does(text: str) -> None:
+    from flask_pgmig.core import sql
+
+    assert sql._NEEDS_LEXER.search(text) is None
+    assert sql._statements(text, sql._plain_spans(text)) == sql._split_lexed(text)
+    assert split_statements(text) == list(sql._split_lexed(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT ';'", 'SELECT 1 AS ";"', "SELECT $$;$$", "SELECT 1 -- ;", "SELECT /* ; */ 1", "SELECT $1",
+        "CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END", "CREATE PROCEDURE p() BEGIN ATOMIC END",
+        "SELECT 'é'", "CREATE TABLE café (id int)", "SELECT 1\f;",
+    ],
+)
+def test_sql_the_lexer_must_read_is_never_split_without_it(text: str) -> None:
+    from flask_pgmig.core import sql
+
+    assert sql._NEEDS_LEXER.search(text) is not None
