@@ -11,6 +11,7 @@ the earlier ones took.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql as pgsql
 
-from . import backfill, sql
+from . import backfill, pipeline, sql
 from .files import MigrationFile, Section, SectionOptions
 from .plan import RollbackStep
 
@@ -31,12 +32,14 @@ Timeouts = tuple[int | None, int | None]
 @dataclass(frozen=True)
 class _Part:
     """One migration's section inside the transaction: ``run`` gets what must be sent ahead of its first
-    statement (BEGIN and timeouts; empty when nothing is pending)."""
+    statement (BEGIN and timeouts; empty when nothing is pending). ``sql``: its file name, section and
+    statements when it is plain SQL that the pipeline can send (not Python, no notice to give first)."""
 
     version: str
     name: str
     options: SectionOptions
     run: Callable[[str], None]
+    sql: tuple[str, Section, Sequence[sql.Statement]] | None = None
 
 
 def apply_atomic(runner: Runner, migrations: Sequence[MigrationFile]) -> list[int]:
@@ -44,11 +47,11 @@ def apply_atomic(runner: Runner, migrations: Sequence[MigrationFile]) -> list[in
     from .runner import preflight
 
     parts = [
-        _Part(m.version, m.name, m.up.options, _python(runner, m, "up") if m.kind == "py" else _statements(
-            runner, m.version, m.path.name, m.up, preflight(m)
-        ))
+        _Part(m.version, m.name, m.up.options, _python(runner, m, "up"))
+        if m.kind == "py"
+        else _sql_part(runner, m.version, m.name, m.path.name, m.up, preflight(m))
         for m in migrations
-    ]  # fmt: skip
+    ]
 
     def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
         write = runner.history.upsert_many_query(migrations, durations)
@@ -66,15 +69,15 @@ def revert_atomic(
     python = {v: m for v in versions for m in [files.get(v)] if m is not None and m.kind == "py"}
     parts = []
     for step in steps:
-        run = (
-            _python(runner, python[step.version], "down")
-            if step.version in python
-            else _statements(runner, step.version, step.display, step.down, sql.split_statements(step.down.sql))
-        )
+        if step.version in python:
+            part = _Part(step.version, step.name, step.down.options, _python(runner, python[step.version], "down"))
+        else:
+            statements = sql.split_statements(step.down.sql)
+            part = _sql_part(runner, step.version, step.name, step.display, step.down, statements)
         if step.from_stored_source:
             gone = f"{step.id}: file is gone, reverting with the down section stored at apply time"
-            run = _noting(runner, gone, run)
-        parts.append(_Part(step.version, step.name, step.down.options, run))
+            part = _Part(part.version, part.name, part.options, _noting(runner, gone, part.run))
+        parts.append(part)
 
     def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
         # a Python down section may have backfilled, which creates the progress table
@@ -100,34 +103,85 @@ def _one_transaction(
     first, last = parts[0].version, parts[-1].version
     label = first if first == last else f"{first}..{last}"
     durations: list[int] = []
-
-    def attempt() -> None:
-        durations.clear()
-        current: Timeouts | None = None
-        prefix = "BEGIN; "
-        try:
-            for part in parts:
-                runner.events.migration_started(part.version, part.name, direction)
-                started = time.perf_counter()
-                prefix, current = _with_timeouts(runner, prefix, current, part.options)
-                part.run(prefix)
-                prefix = ""
-                durations.append(round((time.perf_counter() - started) * 1000))
-                runner.events.migration_finished(part.version, part.name, direction, durations[-1])
-            write, also = finish(durations)
-            runner.commit_with(label, write, also)
-        except BaseException:
-            runner.rollback_quietly()
-            raise
-
-    runner._with_retries(label if first == last else f"{label} (--atomic)", attempt)
+    pipelined = all(part.sql is not None for part in parts) and pipeline.supported(runner.conn)
+    if pipelined:
+        runner.ready_for_pipeline(down=direction == "down")
+    attempt = _pipelined if pipelined else _one_by_one
+    runner._with_retries(
+        label if first == last else f"{label} (--atomic)",
+        functools.partial(attempt, runner, direction, parts, finish, durations),
+    )
     return list(durations)
 
 
-def _statements(
-    runner: Runner, version: str, display: str, section: Section, statements: Sequence[sql.Statement]
-) -> Callable[[str], None]:
-    return lambda prefix: runner.run_statements(version, display, section, statements, prefix=prefix)
+def _one_by_one(
+    runner: Runner,
+    direction: str,
+    parts: Sequence[_Part],
+    finish: Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]],
+    durations: list[int],
+) -> None:
+    """One attempt waiting for each statement (a Python migration, or no pipeline mode)."""
+    durations.clear()
+    current: Timeouts | None = None
+    prefix = "BEGIN; "
+    try:
+        for part in parts:
+            runner.events.migration_started(part.version, part.name, direction)
+            started = time.perf_counter()
+            prefix, current = _with_timeouts(runner, prefix, current, part.options)
+            part.run(prefix)
+            prefix = ""
+            durations.append(round((time.perf_counter() - started) * 1000))
+            runner.events.migration_finished(part.version, part.name, direction, durations[-1])
+        write, also = finish(durations)
+        first, last = parts[0].version, parts[-1].version
+        runner.commit_with(first if first == last else f"{first}..{last}", write, also)
+    except BaseException:
+        runner.rollback_quietly()
+        raise
+
+
+def _pipelined(
+    runner: Runner,
+    direction: str,
+    parts: Sequence[_Part],
+    finish: Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]],
+    durations: list[int],
+) -> None:
+    """One attempt through the pipeline: every statement sent without waiting, then the history write (which
+    needs the durations) and COMMIT."""
+    durations.clear()
+    units: list[pipeline.Unit] = []
+    current: Timeouts | None = None
+    for part in parts:
+        assert part.sql is not None
+        display, section, statements = part.sql
+        opening = [b"BEGIN"] if not units else []
+        wanted = runner._timeouts(part.options)
+        if wanted != current:
+            query = runner.timeouts_query(wanted, local=True, reset_unset=current is not None)
+            opening += [] if query is None else [query.as_bytes(runner.conn)]
+            current = wanted
+        units.append(pipeline.Unit(part.version, part.name, display, section, statements, tuple(opening)))
+
+    def final() -> list[bytes]:
+        write, also = finish(durations)
+        return [query.as_bytes(runner.conn) for query in (write, also) if query is not None]
+
+    pipeline.run(
+        runner, [functools.partial(lambda u: u, unit) for unit in units], direction,
+        lambda index, duration: durations.append(duration), final=final,
+    )  # fmt: skip
+
+
+def _sql_part(
+    runner: Runner, version: str, name: str, display: str, section: Section, statements: Sequence[sql.Statement]
+) -> _Part:
+    def run(prefix: str) -> None:
+        runner.run_statements(version, display, section, statements, prefix=prefix)
+
+    return _Part(version, name, section.options, run, (display, section, statements))
 
 
 def _python(runner: Runner, migration: MigrationFile, direction: str) -> Callable[[str], None]:

@@ -125,7 +125,7 @@ class Runner:
 
     def apply_each(self, migrations: Sequence[MigrationFile], done: Callable[[MigrationFile, int], None]) -> None:
         """Apply ``migrations`` one transaction each; ``done(migration, duration_ms)`` as each one commits."""
-        from .pipeline import apply_each
+        from .per_migration import apply_each
 
         apply_each(self, migrations, done)
 
@@ -134,7 +134,7 @@ class Runner:
         done: Callable[[RollbackStep, int], None],
     ) -> None:  # fmt: skip
         """Revert ``steps`` one transaction each; ``done(step, duration_ms)`` as each one commits."""
-        from .pipeline import revert_each
+        from .per_migration import revert_each
 
         revert_each(self, steps, files, done)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from helpers import history_versions, query, tables
 
@@ -174,3 +175,53 @@ def test_without_pipeline_mode_the_same_run_goes_one_statement_at_a_time(
     Migrator.create(database_url, migrations, events=events).migrate()
     assert history_versions(database_url) == ["20260801000000", "20260802000000"]
     assert [e[0] for e in events.seen] == ["started", "statement", "finished"] * 2
+
+
+def test_atomic_sends_everything_then_the_history_with_the_commit(database_url: str, tmp_path: Path) -> None:
+    migrations = write(tmp_path / "m", {
+        "20260801000000_first.sql": "-- migrate:up\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"
+        "-- migrate:down\nDROP TABLE b;\nDROP TABLE a;\n",
+        "20260802000000_second.sql": "-- migrate:up\n-- nothing to do\n-- migrate:down\nSELECT 1;\n",
+        "20260803000000_third.sql": "-- migrate:up statement_timeout:5s\nCREATE TABLE c (id int);\n"
+        "-- migrate:down\nDROP TABLE c;\n",
+    })  # fmt: skip
+    events = Recorder()
+    result = Migrator.create(database_url, migrations, events=events).migrate(atomic=True)
+    assert [step.version for step in result.steps] == ["20260801000000", "20260802000000", "20260803000000"]
+    assert events.seen == [
+        ("started", "20260801000000", "up"),
+        ("statement", "20260801000000", 1, 2, "CREATE TABLE a (id int)"),
+        ("statement", "20260801000000", 2, 2, "CREATE TABLE b (id int)"),
+        ("finished", "20260801000000", "up"),
+        ("started", "20260802000000", "up"),
+        ("finished", "20260802000000", "up"),
+        ("started", "20260803000000", "up"),
+        ("statement", "20260803000000", 1, 1, "CREATE TABLE c (id int)"),
+        ("finished", "20260803000000", "up"),
+    ]
+    assert history_versions(database_url) == ["20260801000000", "20260802000000", "20260803000000"]
+    assert query(database_url, "SELECT count(*) FROM pgmig_history WHERE status = 'applied'") == [(3,)]
+
+
+def test_atomic_retries_the_whole_transaction_after_a_lock_timeout(database_url: str, tmp_path: Path) -> None:
+    query(database_url, "CREATE TABLE busy (id int)")
+    migrations = write(tmp_path / "m", {
+        "20260801000000_first.sql": creating("first_t"),
+        "20260802000000_alter.sql": "-- migrate:up lock_timeout:100ms\nALTER TABLE busy ADD COLUMN n int;\n"
+        "-- migrate:down\nALTER TABLE busy DROP COLUMN n;\n",
+        "20260803000000_third.sql": creating("third_t"),
+    })  # fmt: skip
+    retries: list[int] = []
+
+    class Retries(Events):
+        def retrying(self, version: str, attempt: int, delay: float, reason: str) -> None:
+            retries.append(attempt)
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT count(*) FROM busy").fetchone()  # ACCESS SHARE until the end of the block
+        with pytest.raises(MigrationFailed) as caught:
+            Migrator.create(database_url, migrations, events=Retries(), lock_retries=1).migrate(atomic=True)
+    assert retries == [1] and "after 2 attempts" in str(caught.value) and caught.value.sqlstate == "55P03"
+    assert history_versions(database_url) == [] and not {"first_t", "third_t"} & tables(database_url)
+    Migrator.create(database_url, migrations).migrate(atomic=True)
+    assert history_versions(database_url) == ["20260801000000", "20260802000000", "20260803000000"]
