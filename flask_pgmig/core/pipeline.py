@@ -17,7 +17,7 @@ the same way, then its history rows with the COMMIT once the durations are known
 from __future__ import annotations
 
 import contextlib
-import select
+import selectors
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -112,9 +112,12 @@ class _Pipeline:
         self.started = 0.0
         self.synced = False
         self.failure: tuple[_Query, psycopg.Error] | None = None
+        self.selector = selectors.DefaultSelector()
+        self.waiting_for = selectors.EVENT_READ
 
     def run(self) -> None:
         left = True
+        self.selector.register(self.pgconn.socket, self.waiting_for)
         try:
             with self.conn.lock:
                 self.pgconn.enter_pipeline_mode()
@@ -129,6 +132,7 @@ class _Pipeline:
                 finally:
                     left = self._leave_pipeline_mode()
         finally:
+            self.selector.close()
             if not left:  # results still pending after a second Ctrl-C: drop the session, never reuse it
                 self.conn.close()
             self.runner.rollback_quietly()  # a failed transaction, or one cut short by Ctrl-C
@@ -181,13 +185,17 @@ class _Pipeline:
     def _pump(self, *, until: Callable[[], bool] | None) -> None:
         """Send what libpq holds and read what has arrived; then wait for more until ``until()`` is true or the
         Sync's result is in (``until`` None: do not wait)."""
-        socket = self.pgconn.socket
         while True:
             unsent = self.pgconn.flush() != 0
             self.pgconn.consume_input()
             if self._take_results() or until is None or until():
                 return
-            select.select([socket], [socket] if unsent else [], [])
+            # a selector, not select.select: a process with many open files may hand libpq a socket above 1023
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if unsent else 0)
+            if events != self.waiting_for:
+                self.selector.modify(self.pgconn.socket, events)
+                self.waiting_for = events
+            self.selector.select()
 
     def _take_results(self) -> bool:
         """Handle every result that can be read without waiting; True once the Sync's result is in."""

@@ -7,6 +7,8 @@ classic way, in order; a failed revert names its file and line and keeps the new
 
 from __future__ import annotations
 
+import os
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +227,23 @@ def test_atomic_retries_the_whole_transaction_after_a_lock_timeout(database_url:
     assert history_versions(database_url) == [] and not {"first_t", "third_t"} & tables(database_url)
     Migrator.create(database_url, migrations).migrate(atomic=True)
     assert history_versions(database_url) == ["20260801000000", "20260802000000", "20260803000000"]
+
+
+def test_a_connection_on_a_file_descriptor_above_1023_is_waited_on(database_url: str, tmp_path: Path) -> None:
+    # select.select() cannot wait on such a socket; an app with many open files hands libpq one
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    assert hard == resource.RLIM_INFINITY or hard >= wanted, f"this machine allows only {hard} open files"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        migrations = write(tmp_path / "m", {
+            "20260801000000_first.sql": "-- migrate:up\nSELECT pg_sleep(0.2);\n-- migrate:down\nSELECT 1;\n",
+            "20260802000000_second.sql": creating("second_t"),
+        })  # fmt: skip
+        Migrator.create(database_url, migrations).migrate()
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert history_versions(database_url) == ["20260801000000", "20260802000000"]
