@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
     from .runner import Runner
 
+# In one transaction (--atomic) a migration's duration is read off the server's clock between the units: the
+# client learns that a unit ended only after the server has started the next one, and would count it short.
+_CLOCK = b"SELECT extract(epoch FROM clock_timestamp())"
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.EMPTY_QUERY)
 
 
@@ -60,7 +63,7 @@ class Unit:
 @dataclass(frozen=True)
 class _Query:
     unit: int
-    part: str  # "opening", "statement", "write" or "commit"
+    part: str  # "opening", "clock", "statement", "write" or "commit"
     index: int = 0  # the statement's, for "statement"
     last: bool = False  # the unit's last query: when it has run, the unit is done
 
@@ -110,6 +113,7 @@ class _Pipeline:
         self.finished = 0  # units done
         self.announced = -1  # the last unit whose migration_started was emitted
         self.started = 0.0
+        self.clock = 0.0  # the server's clock when the running unit started (--atomic)
         self.synced = False
         self.failure: tuple[_Query, psycopg.Error] | None = None
         self.selector = selectors.DefaultSelector()
@@ -169,6 +173,10 @@ class _Pipeline:
         ]
         queries += [(text, _Query(index, "write")) for text in unit.closing[:-1]]
         queries += [(text, _Query(index, "commit")) for text in unit.closing[-1:]]
+        if self.final is not None:
+            if index == 0:
+                queries.insert(len(unit.opening), (_CLOCK, _Query(index, "clock")))
+            queries.append((_CLOCK, _Query(index, "clock")))
         if not queries:
             queries = [(b"", _Query(index, "opening"))]  # an empty query marks when the unit is done
         text, query = queries[-1]
@@ -216,9 +224,13 @@ class _Pipeline:
         if result.status not in _OK:
             self.failure = (query, psycopg.errors.error_from_result(result, encoding=self.conn.info.encoding))
             return
+        if query.part == "clock":
+            clock, self.clock = self.clock, float(result.get_value(0, 0) or 0)
         if query.last:
             unit = self.units[query.unit]
             duration = round((time.perf_counter() - self.started) * 1000)
+            if query.part == "clock":
+                duration = round((self.clock - clock) * 1000)
             self.finished = query.unit + 1
             self.runner.events.migration_finished(unit.version, unit.name, self.direction, duration)
             self.done(query.unit, duration)
