@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 Timeouts = tuple[int | None, int | None]
+# Given each migration's duration: the history write to send with the COMMIT, and what goes with it.
+Finish = Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]]
 
 
 @dataclass(frozen=True)
@@ -100,15 +102,13 @@ def _one_transaction(
     COMMIT; a lock timeout retries the whole of it. Returns each part's duration in ms."""
     if runner.in_transaction:
         raise RuntimeError("--atomic opens its own transaction; it cannot run inside another one")
-    first, last = parts[0].version, parts[-1].version
-    label = first if first == last else f"{first}..{last}"
     durations: list[int] = []
     pipelined = all(part.sql is not None for part in parts) and pipeline.supported(runner.conn)
     if pipelined:
         runner.ready_for_pipeline(down=direction == "down")
     attempt = _pipelined if pipelined else _one_by_one
     runner._with_retries(
-        label if first == last else f"{label} (--atomic)",
+        _label(parts) if len(parts) == 1 else f"{_label(parts)} (--atomic)",
         functools.partial(attempt, runner, direction, parts, finish, durations),
     )
     return list(durations)
@@ -118,7 +118,7 @@ def _one_by_one(
     runner: Runner,
     direction: str,
     parts: Sequence[_Part],
-    finish: Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]],
+    finish: Finish,
     durations: list[int],
 ) -> None:
     """One attempt waiting for each statement (a Python migration, or no pipeline mode)."""
@@ -129,14 +129,14 @@ def _one_by_one(
         for part in parts:
             runner.events.migration_started(part.version, part.name, direction)
             started = time.perf_counter()
-            prefix, current = _with_timeouts(runner, prefix, current, part.options)
+            query, current = _timeouts_change(runner, current, part.options)
+            prefix += "" if query is None else query.as_string(runner.conn) + "; "
             part.run(prefix)
             prefix = ""
             durations.append(round((time.perf_counter() - started) * 1000))
             runner.events.migration_finished(part.version, part.name, direction, durations[-1])
         write, also = finish(durations)
-        first, last = parts[0].version, parts[-1].version
-        runner.commit_with(first if first == last else f"{first}..{last}", write, also)
+        runner.commit_with(_label(parts), write, also)
     except BaseException:
         runner.rollback_quietly()
         raise
@@ -146,7 +146,7 @@ def _pipelined(
     runner: Runner,
     direction: str,
     parts: Sequence[_Part],
-    finish: Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]],
+    finish: Finish,
     durations: list[int],
 ) -> None:
     """One attempt through the pipeline: every statement sent without waiting, then the history write (which
@@ -158,11 +158,8 @@ def _pipelined(
         assert part.sql is not None
         display, section, statements = part.sql
         opening = [b"BEGIN"] if not units else []
-        wanted = runner._timeouts(part.options)
-        if wanted != current:
-            query = runner.timeouts_query(wanted, local=True, reset_unset=current is not None)
-            opening += [] if query is None else [query.as_bytes(runner.conn)]
-            current = wanted
+        query, current = _timeouts_change(runner, current, part.options)
+        opening += [] if query is None else [query.as_bytes(runner.conn)]
         units.append(pipeline.Unit(part.version, part.name, display, section, statements, tuple(opening)))
 
     def final() -> list[bytes]:
@@ -201,15 +198,20 @@ def _noting(runner: Runner, notice: str, run: Callable[[str], None]) -> Callable
     return noted
 
 
-def _with_timeouts(
-    runner: Runner, prefix: str, current: Timeouts | None, options: SectionOptions
-) -> tuple[str, Timeouts]:
-    """``prefix`` extended by a SELECT setting the section's timeouts, when they differ from ``current``."""
+def _timeouts_change(
+    runner: Runner, current: Timeouts | None, options: SectionOptions
+) -> tuple[pgsql.Composed | None, Timeouts]:
+    """The SELECT setting the section's timeouts when they differ from ``current`` (else None), and them."""
     wanted = runner._timeouts(options)
-    if wanted != current:
-        query = runner.timeouts_query(wanted, local=True, reset_unset=current is not None)
-        prefix += "" if query is None else query.as_string(runner.conn) + "; "
-    return prefix, wanted
+    if wanted == current:
+        return None, wanted
+    return runner.timeouts_query(wanted, local=True, reset_unset=current is not None), wanted
+
+
+def _label(parts: Sequence[_Part]) -> str:
+    """How messages name the migrations of the transaction."""
+    first, last = parts[0].version, parts[-1].version
+    return first if first == last else f"{first}..{last}"
 
 
 __all__ = ["apply_atomic", "revert_atomic"]
