@@ -83,9 +83,8 @@ def revert_atomic(
 
     def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
         # a Python down section may have backfilled, which creates the progress table
-        if python or runner._progress_table is None:
-            runner._progress_table = backfill.progress_table_exists(runner.conn, runner.history)
-        forget = backfill.forget_many_query(runner.history, versions) if runner._progress_table else None
+        exists = runner.has_progress_table(again=bool(python))
+        forget = backfill.forget_many_query(runner.history, versions) if exists else None
         write = runner.history.delete_many_query(versions)
         return runner.history_write(write, expected=len(versions)), forget
 

@@ -125,7 +125,7 @@ def _up_unit(runner: Runner, migration: MigrationFile) -> Unit:
 
 def _down_unit(runner: Runner, step: RollbackStep) -> Unit:
     writes = [runner.history_write(runner.history.delete_query(step.version)).as_bytes(runner.conn)]
-    if runner._progress_table:
+    if runner.has_progress_table():
         writes.append(backfill.forget_query(runner.history, step.version).as_bytes(runner.conn))
     return Unit(
         step.version, step.name, step.display, step.down, sql.split_statements(step.down.sql),

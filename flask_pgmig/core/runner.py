@@ -140,12 +140,24 @@ class Runner:
 
     def ready_for_pipeline(self, *, down: bool = False) -> None:
         """Look up, before a pipeline starts, what composing its history writes needs from the database."""
+        self._writes_are_exact()
+        if down:
+            self.has_progress_table()
+
+    def has_progress_table(self, *, again: bool = False) -> bool:
+        """Whether ``<history>_backfill`` exists: looked up once per run, and ``again`` after code that may
+        have backfilled (which creates it)."""
+        if self._progress_table is None or again:
+            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
+        return self._progress_table
+
+    def _writes_are_exact(self) -> bool:
+        """Whether no trigger or rule on the history table can swallow a write (looked up once per run)."""
         if self._exact_writes is None:
             self._exact_writes = self.history.writes_are_exact(self.conn)
-        if self._exact_writes and self._client_cursor is None:
-            self._client_cursor = psycopg.ClientCursor(self.conn)
-        if down and self._progress_table is None:
-            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
+            if self._exact_writes:
+                self._client_cursor = psycopg.ClientCursor(self.conn)
+        return self._exact_writes
 
     def revert_atomic(
         self, steps: Sequence[RollbackStep], files: Mapping[str, MigrationFile | None]
@@ -172,11 +184,8 @@ class Runner:
         when a trigger or rule on the history table could swallow a row (the check costs a little on every
         migration): without one, an upsert always writes its row, and the DELETE of a row that someone removed
         by hand leaves the history just as consistent."""
-        if self._exact_writes is None:
-            self._exact_writes = self.history.writes_are_exact(self.conn)
-        if self._exact_writes:
-            if self._client_cursor is None:
-                self._client_cursor = psycopg.ClientCursor(self.conn)
+        if self._writes_are_exact():
+            assert self._client_cursor is not None
             return pgsql.Composed([pgsql.SQL(self._client_cursor.mogrify(*write))])
         return self.history.checked(self.conn, write, expected)
 
@@ -287,7 +296,7 @@ class Runner:
             if is_python or self.in_transaction or "pgmig:backfill" in step.down.sql:
                 self._with_retries(step.version, attempt, attempts_made=attempts_made)
             else:
-                revert_sql = lambda: self._revert_sql(step, statements)  # noqa: E731
+                revert_sql = functools.partial(self._revert_sql, step, statements)
                 self._with_retries(step.version, revert_sql, attempts_made=attempts_made)
         else:
             if is_python and migration is not None:
@@ -301,10 +310,8 @@ class Runner:
         return duration
 
     def _revert_sql(self, step: RollbackStep, statements: Sequence[sql.Statement]) -> None:
-        if self._progress_table is None:
-            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
         write = self.history_write(self.history.delete_query(step.version))
-        forget = backfill.forget_query(self.history, step.version) if self._progress_table else None
+        forget = backfill.forget_query(self.history, step.version) if self.has_progress_table() else None
         self._transaction(step.version, step.display, step.down, statements, write, forget)
 
     def _forget_backfill(self, step: RollbackStep, *, ran_code: bool) -> None:
@@ -313,9 +320,8 @@ class Runner:
         Whether the progress table exists is looked up once per run, and again after a down section that
         may have backfilled (which creates it).
         """
-        if self._progress_table is None or ran_code or "pgmig:backfill" in step.down.sql:
-            self._progress_table = backfill.progress_table_exists(self.conn, self.history)
-        backfill.forget(self.conn, self.history, step.version, table_exists=self._progress_table)
+        exists = self.has_progress_table(again=ran_code or "pgmig:backfill" in step.down.sql)
+        backfill.forget(self.conn, self.history, step.version, table_exists=exists)
 
     def _run_autocommit_down(
         self, step: RollbackStep, statements: Sequence[sql.Statement], started: float
@@ -514,12 +520,13 @@ class Runner:
                 attempt()
                 return
             except psycopg.errors.LockNotAvailable as exc:
-                self.lock_timed_out(version, exc, number)
-                if before_retry is not None:
-                    before_retry()
+                self.lock_timed_out(version, exc, number, before_retry)
 
-    def lock_timed_out(self, version: str, exc: psycopg.Error, number: int) -> None:
-        """Attempt ``number`` (from 0) hit lock_timeout: wait before the next one, or raise when none is left."""
+    def lock_timed_out(
+        self, version: str, exc: psycopg.Error, number: int, before_retry: Callable[[], None] | None = None
+    ) -> None:
+        """Attempt ``number`` (from 0) hit lock_timeout: raise when no retry is left, else tell, run
+        ``before_retry`` and wait before the next attempt."""
         retries = self.settings.lock_retries
         if number >= retries:
             raise MigrationFailed(
@@ -533,6 +540,8 @@ class Runner:
             ) from exc
         delay = self.settings.retry_base_delay * (2**number) * (0.5 + random.random())
         self.events.retrying(version, number + 1, delay, failures.first_line(exc))
+        if before_retry is not None:
+            before_retry()
         time.sleep(delay)
 
     def _drop_invalid_index(self, statement: sql.Statement) -> None:
