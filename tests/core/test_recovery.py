@@ -270,14 +270,20 @@ def test_deadlock_victim_gets_a_clear_message_and_nothing_stays(database_url: st
     (directory / "20260901000000_touch_ledgers.sql").write_text(
         "-- migrate:up\nUPDATE ledger_a SET n = n + 1 WHERE id = 1;\nUPDATE ledger_b SET n = n + 1 WHERE id = 1;\n"
     )
-    other = psycopg.connect(database_url)
+    # PostgreSQL looks for a deadlock once per wait, deadlock_timeout after the wait began, and the session that
+    # finds it is the victim. The other session never looks (and gives up after 30 s rather than hang the suite);
+    # the migration looks 3 s into its wait, by when the cycle is closed even on a loaded CI machine.
+    other = psycopg.connect(database_url, autocommit=False)
+    other.execute("SET deadlock_timeout = '1h'")
+    other.execute("SET statement_timeout = '30s'")
     other.execute("UPDATE ledger_b SET n = n + 10 WHERE id = 1")
+    watcher = psycopg.connect(database_url, autocommit=True)
 
     def close_the_cycle() -> None:
-        # once the migration waits for ledger_b, take ledger_a: the migration waited first, so it is the victim
-        for _ in range(400):
-            waiting = query(database_url, "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgmig%%' "
-                            "AND wait_event_type = 'Lock'")  # fmt: skip
+        # once the migration waits for ledger_b, take ledger_a
+        for _ in range(800):
+            waiting = watcher.execute("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgmig%' "
+                                      "AND wait_event_type = 'Lock'").fetchall()  # fmt: skip
             if waiting:
                 break
             time.sleep(0.025)
@@ -285,13 +291,15 @@ def test_deadlock_victim_gets_a_clear_message_and_nothing_stays(database_url: st
 
     closer = threading.Thread(target=close_the_cycle)
     closer.start()
+    migration_url = database_url + ("&" if "?" in database_url else "?") + "options=-c%20deadlock_timeout%3D3s"
     try:
         with pytest.raises(MigrationFailed) as caught:
-            make(database_url, directory, lock_timeout_ms=None).migrate()
+            make(migration_url, directory, lock_timeout_ms=None).migrate()
     finally:
         closer.join()
         other.rollback()
         other.close()
+        watcher.close()
     assert caught.value.sqlstate == "40P01"
     assert "victim of a deadlock" in str(caught.value) and "run migrate again" in str(caught.value)
     assert query(database_url, "SELECT a.n, b.n FROM ledger_a a, ledger_b b") == [(0, 0)]
