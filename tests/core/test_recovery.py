@@ -291,7 +291,9 @@ def test_deadlock_victim_gets_a_clear_message_and_nothing_stays(database_url: st
 
     closer = threading.Thread(target=close_the_cycle)
     closer.start()
-    migration_url = database_url + ("&" if "?" in database_url else "?") + "options=-c%20deadlock_timeout%3D3s"
+    migration_url = (
+        database_url + ("&" if "?" in database_url else "?") + "options=-c%20deadlock_timeout%3D3s"
+    )
     try:
         with pytest.raises(MigrationFailed) as caught:
             make(migration_url, directory, lock_timeout_ms=None).migrate()
