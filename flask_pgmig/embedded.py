@@ -194,7 +194,7 @@ class EmbeddedServer:
 
     ``port``: the TCP port to use; by default the one remembered in the data directory, else a free one.
     ``fast``: run with ``fsync``, ``full_page_writes`` and ``synchronous_commit`` off (for tests: a crash of
-    the machine may lose or corrupt data; a crash of the server does not).
+    the machine may lose or corrupt data; a crash of the server may lose the last commits, never corrupt).
     ``timeout``: seconds to wait for the server to start or stop.
 
     ``start()`` reuses a server that already runs on ``data_dir`` (started by this or another process), and

@@ -39,7 +39,7 @@ def apply_each(
     _each(
         runner, migrations, "up", done,
         pipelined=lambda m: _pipelined_up(runner, m),
-        compose=lambda m: _up_unit(runner, m),
+        compose=lambda m, last: _up_unit(runner, m, last),
         classic=lambda m, attempts_made: runner.apply(m, attempts_made=attempts_made),
     )  # fmt: skip
 
@@ -53,14 +53,15 @@ def revert_each(
     _each(
         runner, steps, "down", done,
         pipelined=lambda s: _pipelined_down(runner, s, files),
-        compose=lambda s: _down_unit(runner, s),
+        compose=lambda s, last: _down_unit(runner, s, last),
         classic=lambda s, attempts_made: runner.revert(s, files.get(s.version), attempts_made=attempts_made),
     )  # fmt: skip
 
 
 def _each(
     runner: Runner, items: Sequence[_Item], direction: str, done: Callable[[_Item, int], None], *,
-    pipelined: Callable[[_Item], bool], compose: Callable[[_Item], Unit], classic: Callable[[_Item, int], int],
+    pipelined: Callable[[_Item], bool], compose: Callable[[_Item, bool], Unit],
+    classic: Callable[[_Item, int], int],
 ) -> None:  # fmt: skip
     index = 0
     while index < len(items):
@@ -71,7 +72,8 @@ def _each(
             continue
         runner.ready_for_pipeline(down=direction == "down")
         try:
-            pipeline.run(runner, [functools.partial(compose, item) for item in batch], direction, _Done(batch, done))
+            units = [functools.partial(compose, item, number == len(batch)) for number, item in enumerate(batch, 1)]
+            pipeline.run(runner, units, direction, _Done(batch, done))
         except LockTimeout as timeout:
             item = batch[timeout.index]
             runner.lock_timed_out(item.version, timeout.error, 0)
@@ -113,26 +115,29 @@ def _pipelined_down(runner: Runner, step: RollbackStep, files: Mapping[str, Migr
     )
 
 
-def _up_unit(runner: Runner, migration: MigrationFile) -> Unit:
+def _up_unit(runner: Runner, migration: MigrationFile, last: bool) -> Unit:
     from .runner import preflight
 
     write = runner.history.upsert_query(migration, "applied", duration_ms=SERVER_DURATION)
     return Unit(
         migration.version, migration.name, migration.path.name, migration.up, preflight(migration),
-        _opening(runner, migration.up), (runner.history_write(write).as_bytes(runner.conn), b"COMMIT"),
+        _opening(runner, migration.up, last), (runner.history_write(write).as_bytes(runner.conn), b"COMMIT"),
     )  # fmt: skip
 
 
-def _down_unit(runner: Runner, step: RollbackStep) -> Unit:
+def _down_unit(runner: Runner, step: RollbackStep, last: bool) -> Unit:
     writes = [runner.history_write(runner.history.delete_query(step.version)).as_bytes(runner.conn)]
     if runner.has_progress_table():
         writes.append(backfill.forget_query(runner.history, step.version).as_bytes(runner.conn))
     return Unit(
         step.version, step.name, step.display, step.down, sql.split_statements(step.down.sql),
-        _opening(runner, step.down), (*writes, b"COMMIT"),
+        _opening(runner, step.down, last), (*writes, b"COMMIT"),
     )  # fmt: skip
 
 
-def _opening(runner: Runner, section: Section) -> tuple[bytes, ...]:
-    timeouts = runner.timeouts_sql(section.options)
-    return (b"BEGIN",) if timeouts is None else (b"BEGIN", timeouts)
+def _opening(runner: Runner, section: Section, last: bool) -> tuple[bytes, ...]:
+    """BEGIN and the SELECT setting the transaction's timeouts; and, but for the last migration of a batch,
+    ``synchronous_commit = off``: the COMMIT of the last one waits for the WAL to be flushed, which flushes
+    every commit written before it."""
+    settings = runner.timeouts_sql(section.options, wait_for_flush=last)
+    return (b"BEGIN",) if settings is None else (b"BEGIN", settings)

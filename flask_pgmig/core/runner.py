@@ -90,7 +90,7 @@ class Runner:
         self._progress = 0  # statements of the running autocommit section that have completed
         self._progress_table: bool | None = None  # whether <history>_backfill exists, once looked up
         self._exact_writes: bool | None = None  # whether the history table has no trigger or rule, once looked up
-        self._timeouts_sql: dict[tuple[int | None, int | None], bytes | None] = {}
+        self._timeouts_sql: dict[tuple[tuple[int | None, int | None], bool], bytes | None] = {}
         self._client_cursor: psycopg.ClientCursor[Any] | None = None  # inlines parameters into history writes
 
     # -- up --------------------------------------------------------------------------------------------------
@@ -217,13 +217,14 @@ class Runner:
         timeouts = self.timeouts_sql(options)
         return "BEGIN; " if timeouts is None else f"BEGIN; {timeouts.decode('utf-8')}; "
 
-    def timeouts_sql(self, options: SectionOptions) -> bytes | None:
-        """The SELECT setting a section's timeouts for its transaction (None when there is none to set)."""
-        timeouts = self._timeouts(options)
-        if timeouts not in self._timeouts_sql:  # composed once per distinct pair of timeouts, not per migration
-            query = self.timeouts_query(timeouts, local=True)
-            self._timeouts_sql[timeouts] = None if query is None else query.as_bytes(self.conn)
-        return self._timeouts_sql[timeouts]
+    def timeouts_sql(self, options: SectionOptions, *, wait_for_flush: bool = True) -> bytes | None:
+        """The SELECT setting a section's timeouts for its transaction (None when there is none to set);
+        without ``wait_for_flush``, it also lets its COMMIT return before the WAL is flushed."""
+        key = (self._timeouts(options), wait_for_flush)
+        if key not in self._timeouts_sql:  # composed once per distinct pair of timeouts, not per migration
+            query = self.timeouts_query(key[0], local=True, wait_for_flush=wait_for_flush)
+            self._timeouts_sql[key] = None if query is None else query.as_bytes(self.conn)
+        return self._timeouts_sql[key]
 
     def run_statements(
         self, version: str, display: str, section: Section, statements: Sequence[sql.Statement], *, prefix: str = ""
@@ -492,19 +493,22 @@ class Runner:
 
     @staticmethod
     def timeouts_query(
-        timeouts: tuple[int | None, int | None], *, local: bool, reset_unset: bool = False
-    ) -> pgsql.Composed | None:
-        """The SELECT setting both timeouts (None when there is nothing to set)."""
-        settings: list[tuple[str, int]] = []
+        timeouts: tuple[int | None, int | None], *, local: bool, reset_unset: bool = False,
+        wait_for_flush: bool = True,
+    ) -> pgsql.Composed | None:  # fmt: skip
+        """The SELECT setting both timeouts (None when there is nothing to set); without ``wait_for_flush``
+        (``local`` only), also ``synchronous_commit = off`` for the transaction."""
+        settings: list[tuple[str, str]] = []
         for name, value in zip(("lock_timeout", "statement_timeout"), timeouts, strict=True):
             if value is not None or reset_unset:
-                settings.append((name, value or 0))
+                settings.append((name, f"{value or 0}ms"))
+        if not wait_for_flush:
+            assert local, "synchronous_commit is only ever turned off for one transaction"
+            settings.append(("synchronous_commit", "off"))
         if not settings:
             return None
         return pgsql.SQL("SELECT ") + pgsql.SQL(", ").join(
-            pgsql.SQL("set_config({}, {}, {})").format(
-                pgsql.Literal(name), pgsql.Literal(f"{value}ms"), pgsql.Literal(local)
-            )
+            pgsql.SQL("set_config({}, {}, {})").format(pgsql.Literal(name), pgsql.Literal(value), pgsql.Literal(local))
             for name, value in settings
         )
 

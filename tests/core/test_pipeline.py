@@ -164,6 +164,38 @@ def test_a_failed_revert_keeps_the_newer_ones_and_names_its_line(database_url: s
     assert {"first_t", "second_t"} <= tables(database_url) and "third_t" not in tables(database_url)
 
 
+def logging_commit_mode(options: str = "") -> str:
+    return (
+        f"-- migrate:up {options}\nINSERT INTO commit_modes VALUES (current_setting('synchronous_commit'));\n"
+        f"-- migrate:down {options}\nINSERT INTO commit_modes VALUES (current_setting('synchronous_commit'));\n"
+    )
+
+
+def test_only_the_last_commit_of_a_batch_waits_for_the_wal_flush(database_url: str, tmp_path: Path) -> None:
+    # the last COMMIT's flush covers every commit before it, so the run is as durable when it returns
+    (dbname,) = query(database_url, "SELECT current_database()")[0]
+    query(database_url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')  # the embedded server's is off
+    query(database_url, "CREATE TABLE commit_modes (mode text, n serial)")
+    migrations = write(tmp_path / "m", {
+        "20260801000000_a.sql": logging_commit_mode(),
+        "20260802000000_b.sql": logging_commit_mode(),
+        "20260803000000_c.sql": logging_commit_mode("transaction:false"),  # the classic path: waits
+        "20260804000000_d.sql": logging_commit_mode(),
+        "20260805000000_e.sql": logging_commit_mode("lock_timeout:2s"),
+    })  # fmt: skip
+    migrator = Migrator.create(database_url, migrations)
+    migrator.migrate()
+    assert [row[0] for row in query(database_url, "SELECT mode FROM commit_modes ORDER BY n")] == [
+        "off", "on", "on", "off", "on"
+    ]  # fmt: skip
+    query(database_url, "TRUNCATE commit_modes")
+    migrator.rollback(to="20260802000000")  # e and d in one batch; c (transaction:false) down runs alone
+    assert [row[0] for row in query(database_url, "SELECT mode FROM commit_modes ORDER BY n")] == [
+        "off", "on", "on"
+    ]  # fmt: skip
+    assert history_versions(database_url) == ["20260801000000", "20260802000000"]
+
+
 def test_without_pipeline_mode_the_same_run_goes_one_statement_at_a_time(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -193,3 +193,35 @@ def test_history_write_failing_after_the_ddl_rolls_the_ddl_back(
     query(url, "DROP TRIGGER refuse ON pgmig_history")
     migrator.migrate()
     assert history_versions(url) == ["20260801000000", "20260802000000"] and "second_t" in tables(url)
+
+
+def test_what_a_finished_run_reported_survives_a_server_crash(
+    owned_server: EmbeddedServer, owned_database_url: str, tmp_path: Path
+) -> None:
+    # Only the last migration of a batch, and the audit entry written after the run, wait for the WAL to reach the
+    # disk. A commit that does not wait stays in the server's WAL buffers until the WAL writer's next round: ten
+    # seconds away here, so without those flushes a crash right after the run would lose the whole run.
+    url = owned_database_url
+    (dbname,) = query(url, "SELECT current_database()")[0]
+    query(url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')  # the owned server runs with it off
+    query(url, "ALTER SYSTEM SET wal_writer_delay = '10s'")
+    query(url, "SELECT pg_reload_conf()")
+    try:
+        migrations = tmp_path / "m"
+        migrations.mkdir()
+        for i in range(1, 6):
+            (migrations / f"2026080{i}000000_t{i}.sql").write_text(
+                f"-- migrate:up\nCREATE TABLE t{i} (id int);\n-- migrate:down\nDROP TABLE t{i};\n"
+            )
+        Migrator.create(url, migrations).migrate()
+        owned_server.stop("immediate")
+        owned_server.start()
+        assert history_versions(url) == [f"2026080{i}000000" for i in range(1, 6)]
+        assert {f"t{i}" for i in range(1, 6)} <= tables(url)
+        Migrator.create(url, migrations).rollback(to="20260801000000")
+        owned_server.stop("immediate")
+        owned_server.start()
+        assert history_versions(url) == ["20260801000000"] and "t2" not in tables(url)
+    finally:
+        query(url, "ALTER SYSTEM RESET wal_writer_delay")
+        query(url, "SELECT pg_reload_conf()")
