@@ -1,5 +1,5 @@
 """``python -m flask_pgmig.cli``."""
 
-from . import main
+from . import run
 
-main()
+run()
