@@ -350,8 +350,13 @@ def _check_marker(
         )
 
 
+_NO_OPTIONS = SectionOptions()
+
+
 def parse_options(text: str, *, path: str, display: str, line: int) -> SectionOptions:
     """Parse ``key:value`` options written after a section marker."""
+    if not text or text.isspace():  # most markers: one shared (frozen) instance
+        return _NO_OPTIONS
     values: dict[str, object] = {}
     for word in text.split():
         key, sep, value = word.partition(":")
