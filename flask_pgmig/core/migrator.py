@@ -294,6 +294,7 @@ class Migrator:
             )
             if dry_run or not plan:
                 return RunResult("rollback", rollback_plan=tuple(plan), dry_run=dry_run, status=status)
+            self._refuse_unrunnable_down(status, plan)
             with self._locked(conn):
                 self.history.ensure(conn)
                 status = planning.compute_status(files, self.history.read(conn))
@@ -304,6 +305,16 @@ class Migrator:
                     self._refuse_non_transactional_down(plan)
                 self._refuse_read_only(conn)
                 return self._run_rollback(conn, status, plan, atomic=atomic)
+
+    @staticmethod
+    def _refuse_unrunnable_down(status: Status, plan: list[RollbackStep]) -> None:
+        """Refuse, before anything is reverted, a down section its transaction mode cannot run (a COMMIT in a
+        transactional one would commit half of it and keep its history row)."""
+        from .runner import preflight_down
+
+        files = {m.version: m.file for m in status.migrations}
+        for step in plan:
+            preflight_down(step, files.get(step.version))
 
     def _run_rollback(
         self, conn: Connection, status: Status, plan: list[RollbackStep], *, atomic: bool

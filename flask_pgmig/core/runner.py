@@ -50,8 +50,16 @@ def preflight(migration: MigrationFile, section: Section | None = None) -> list[
     return list(_preflight(section or migration.up, migration.path.name, str(migration.path)))
 
 
+def preflight_down(step: RollbackStep, migration: MigrationFile | None) -> list[sql.Statement]:
+    """:func:`preflight` for the down section a rollback runs (from its file or from the stored source)."""
+    if migration is not None and migration.kind == "py":
+        return []
+    path = str(step.path) if step.path else step.display
+    return list(_preflight(step.down, step.display, path, "down"))
+
+
 @functools.lru_cache(maxsize=8192)  # migrate checks every pending file before running any, then runs each
-def _preflight(section: Section, display: str, path: str) -> tuple[sql.Statement, ...]:
+def _preflight(section: Section, display: str, path: str, marker: str = "up") -> tuple[sql.Statement, ...]:
     statements = tuple(sql.split_statements(section.sql))
     backfill.declared(section, display, path)  # a bad '-- pgmig:backfill' stops here
     if not section.options.transaction:
@@ -64,7 +72,7 @@ def _preflight(section: Section, display: str, path: str) -> tuple[sql.Statement
         fix = (
             "Remove it: each migration already runs in its own transaction."
             if sql.transaction_control(statement)
-            else "Add 'transaction:false' to the marker line (e.g. '-- migrate:up transaction:false'), and keep "
+            else f"Add 'transaction:false' to the marker line (e.g. '-- migrate:{marker} transaction:false'), and keep "
             "such statements in a migration of their own."
         )
         raise MigrationParseError(

@@ -140,3 +140,36 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConnectionFailed) as caught:
         migrator.status()
     assert "hunter2" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
+
+
+def test_a_down_section_its_transaction_cannot_run_is_refused_before_anything_is_reverted(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "20260801000000_first.sql").write_text(
+        "-- migrate:up\nCREATE TABLE first_t (id int);\n-- migrate:down\nDROP TABLE first_t;\nCOMMIT;\nSELECT 1;\n"
+    )
+    (directory / "20260802000000_second.sql").write_text(
+        "-- migrate:up\nCREATE TABLE second_t (id int);\n"
+        "-- migrate:down\nDROP TABLE second_t;\nCREATE INDEX CONCURRENTLY first_id ON first_t (id);\n"
+    )
+    migrator = Migrator.create(database_url, directory)
+    migrator.migrate()
+    with pytest.raises(MigrationParseError) as caught:
+        migrator.rollback(everything=True)
+    # the newest is reverted first, so it is named first; and nothing of either was reverted
+    assert "Line 5 of '20260802000000_second.sql'" in str(caught.value)
+    assert "'-- migrate:down transaction:false'" in str(caught.value)
+    assert history_versions(database_url) == ["20260801000000", "20260802000000"]
+    assert {"first_t", "second_t"} <= tables(database_url)
+    (directory / "20260802000000_second.sql").write_text(
+        "-- migrate:up\nCREATE TABLE second_t (id int);\n-- migrate:down\nDROP TABLE second_t;\n"
+    )
+    migrator = Migrator.create(database_url, directory)
+    migrator.repair("accept-checksum", "20260802000000")
+    with pytest.raises(MigrationParseError, match=r"Line 5 of '20260801000000_first.sql' has .*COMMIT"):
+        migrator.rollback(everything=True)
+    assert history_versions(database_url) == ["20260801000000", "20260802000000"]
+    migrator.rollback(to="20260801000000")  # the second one alone can be reverted
+    assert history_versions(database_url) == ["20260801000000"] and "second_t" not in tables(database_url)
