@@ -220,6 +220,9 @@ class Migrator:
         except KeyboardInterrupt:
             self._audit(conn, "migrate", "interrupted", [s.version for s in steps], {"error": "Ctrl-C or SIGTERM"})
             raise
+        except Exception as error:  # a database error translated further up, or one of the caller's callbacks
+            self._audit(conn, "migrate", "failed", [s.version for s in steps], {"error": str(error)})
+            raise
         self._audit(conn, "migrate", "ok", [s.version for s in steps], {"atomic": atomic})
         return RunResult("migrate", steps=tuple(steps), planned=tuple(planned), status=status)
 
@@ -335,6 +338,9 @@ class Migrator:
             raise
         except KeyboardInterrupt:
             self._audit(conn, "rollback", "interrupted", [s.version for s in done], {"error": "Ctrl-C or SIGTERM"})
+            raise
+        except Exception as error:  # a database error translated further up, or one of the caller's callbacks
+            self._audit(conn, "rollback", "failed", [s.version for s in done], {"error": str(error)})
             raise
         self._audit(conn, "rollback", "ok", [s.version for s in done], {"atomic": atomic})
         return RunResult("rollback", steps=tuple(done), rollback_plan=tuple(plan), status=status)

@@ -7,9 +7,10 @@ the sleep must not happen with later migrations queued behind it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -71,16 +72,29 @@ def _each(
             index += 1
             continue
         runner.ready_for_pipeline(down=direction == "down")
-        try:
-            units = [functools.partial(compose, item, number == len(batch)) for number, item in enumerate(batch, 1)]
-            pipeline.run(runner, units, direction, _Done(batch, done))
-        except LockTimeout as timeout:
-            item = batch[timeout.index]
-            runner.lock_timed_out(item.version, timeout.error, 0)
-            done(item, classic(item, 1))
-            index += timeout.index + 1
-        else:
-            index += len(batch)
+        with _flushed_if_cut_short(runner):
+            try:
+                units = [functools.partial(compose, item, n == len(batch)) for n, item in enumerate(batch, 1)]
+                pipeline.run(runner, units, direction, _Done(batch, done))
+            except LockTimeout as timeout:
+                item = batch[timeout.index]
+                runner.lock_timed_out(item.version, timeout.error, 0)
+                done(item, classic(item, 1))  # its COMMIT waits for the flush, which covers the batch's
+                index += timeout.index + 1
+            else:
+                index += len(batch)
+
+
+@contextlib.contextmanager
+def _flushed_if_cut_short(runner: Runner) -> Iterator[None]:
+    """Only the last COMMIT of a batch waits for the WAL flush (:func:`_opening`): when anything ends the batch
+    before it (a failed statement or COMMIT, Ctrl-C, an error of the caller's callback), flush before the
+    error travels on, so that what the batch committed is on disk before the migration lock is released."""
+    try:
+        yield
+    except BaseException:
+        runner.flush_quietly()
+        raise
 
 
 @dataclass(frozen=True)

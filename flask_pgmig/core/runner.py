@@ -263,6 +263,16 @@ class Runner:
                 raise
             raise self.history.write_failure(self.conn, version, exc) from exc
 
+    def flush_quietly(self) -> None:
+        """Wait until every commit made on this connection so far has reached the disk: after a pipelined batch
+        whose commits did not wait ended before its last one. A transactional WAL record makes a COMMIT that
+        waits for the flush (a transaction that writes no WAL does not wait), and the WAL is flushed in order.
+        Best effort: never hides the error that is being raised; the WAL writer flushes within a second anyway."""
+        if self.conn.broken or self.conn.closed or self.conn.info.transaction_status != TransactionStatus.IDLE:
+            return
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("SELECT pg_catalog.pg_logical_emit_message(true, 'pgmig', 'flush')")
+
     def rollback_quietly(self) -> None:
         """End a failed or interrupted transaction; never hide the error that is being raised."""
         if self.conn.broken or self.conn.closed or self.conn.info.transaction_status == TransactionStatus.IDLE:

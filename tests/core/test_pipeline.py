@@ -65,6 +65,8 @@ def test_nothing_runs_after_a_migration_whose_commit_failed(database_url: str, t
     assert history_versions(database_url) == ["20260801000000"]
     assert "first_t" in tables(database_url)
     assert not {"parent", "child", "third_t"} & tables(database_url)
+    audit = query(database_url, "SELECT action, outcome, versions FROM pgmig_history_audit ORDER BY id")
+    assert audit[-1] == ("migrate", "failed", ["20260801000000"])
 
 
 def test_nothing_runs_after_a_failed_statement_several_migrations_in(database_url: str, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from helpers import history_versions, pgmig_process, query, tables
 
 from flask_pgmig.core.migrator import Migrator
 from flask_pgmig.embedded import EmbeddedServer
-from flask_pgmig.errors import ConnectionFailed, FailedMigration, HistoryError
+from flask_pgmig.errors import ConnectionFailed, FailedMigration, HistoryError, PgMigError
 
 FIRST = "-- migrate:up\nCREATE TABLE first_t (id int);\n-- migrate:down\nDROP TABLE first_t;\n"
 SLEEPING_TX = "-- migrate:up\nCREATE TABLE second_t (id int);\nSELECT pg_sleep({seconds});\n"
@@ -222,6 +222,44 @@ def test_what_a_finished_run_reported_survives_a_server_crash(
         owned_server.stop("immediate")
         owned_server.start()
         assert history_versions(url) == ["20260801000000"] and "t2" not in tables(url)
+    finally:
+        query(url, "ALTER SYSTEM RESET wal_writer_delay")
+        query(url, "SELECT pg_reload_conf()")
+
+
+def test_what_a_failed_run_committed_survives_a_server_crash(
+    owned_server: EmbeddedServer, owned_database_url: str, tmp_path: Path
+) -> None:
+    # The third migration's COMMIT fails on a deferred constraint, so the batch ends before its last COMMIT (the
+    # one that waits for the flush); the audit entry, the other flush, is refused by a trigger. What the run
+    # committed before the failure must still be on disk when the error reaches the caller.
+    url = owned_database_url
+    (dbname,) = query(url, "SELECT current_database()")[0]
+    query(url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')  # the owned server runs with it off
+    query(url, "ALTER SYSTEM SET wal_writer_delay = '10s'")
+    query(url, "SELECT pg_reload_conf()")
+    try:
+        migrations = tmp_path / "m"
+        migrations.mkdir()
+        for i in (1, 2, 3, 5):
+            (migrations / f"2026080{i}000000_t{i}.sql").write_text(f"-- migrate:up\nCREATE TABLE t{i} (id int);\n")
+        (migrations / "20260804000000_t4.sql").write_text(
+            "-- migrate:up\nCREATE TABLE parent (id int PRIMARY KEY);\n"
+            "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+            "INSERT INTO child VALUES (42);\n"
+        )
+        Migrator.create(url, migrations).migrate(to="20260801000000")  # creates the audit log
+        query(url, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "RAISE EXCEPTION 'no audit'; END $$")  # fmt: skip
+        query(url, "CREATE TRIGGER refuse BEFORE INSERT ON pgmig_history_audit "
+                   "FOR EACH ROW EXECUTE FUNCTION refuse()")  # fmt: skip
+        with pytest.raises(PgMigError) as caught:
+            Migrator.create(url, migrations).migrate()
+        assert "23503" in str(caught.value)
+        owned_server.stop("immediate")
+        owned_server.start()
+        assert history_versions(url) == ["20260801000000", "20260802000000", "20260803000000"]
+        assert {"t1", "t2", "t3"} <= tables(url) and not {"parent", "child", "t5"} & tables(url)
     finally:
         query(url, "ALTER SYSTEM RESET wal_writer_delay")
         query(url, "SELECT pg_reload_conf()")
