@@ -8,10 +8,11 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+import atexit
 import importlib
-import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -195,17 +196,22 @@ def main(argv: list[str] | None = None) -> None:
 def run() -> NoReturn:
     """Entry point of the ``pgmig`` console script and of ``python -m flask_pgmig.cli``: :func:`main`, then
     the exit without the interpreter's teardown, which only frees memory the process is about to give back
-    (tens of ms with a thousand migrations loaded). Every connection is closed by then; what the process
-    printed is flushed here."""
+    (tens of ms with a thousand migrations loaded). Every connection is closed by then. What else an exit
+    does still happens: the atexit handlers run (logging's, and any that a Python migration registered), and
+    what the process printed is flushed; while a thread that is not a daemon still runs, the usual exit waits
+    for it."""
     try:
         main()
         status = 0
     except SystemExit as done:
         status = _exit_status(done.code)
-    logging.shutdown()
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(status)
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None when the process was started with the stream closed
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe: what Python's own exit would report as status 120
             status = status or 120
     os._exit(status)

@@ -169,3 +169,32 @@ def test_migrate_and_rollback_of_plain_sql_never_load_pglast(database_url: str, 
         [sys.executable, "-c", code, *base, "migrate"], env=clean_environment(), capture_output=True, text=True
     )
     assert run.returncode == 0 and "pglast loaded: True" in run.stdout  # a quote: the lexer reads it
+
+
+def test_the_quick_exit_still_runs_atexit_handlers_and_waits_for_threads(database_url: str, tmp_path: Path) -> None:
+    # pgmig skips the interpreter's teardown; what a Python migration asked of the exit must still happen
+    migrations = tmp_path / "m"
+    migrations.mkdir()
+    marker, joined = tmp_path / "atexit-ran", tmp_path / "thread-finished"
+    (migrations / "20260801000000_hooks.py").write_text(
+        "import atexit, pathlib, threading, time\n\n\n"
+        "def up(conn):\n"
+        f"    atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        f"    threading.Thread(target=lambda: (time.sleep(0.3), pathlib.Path({str(joined)!r}).write_text('yes')))"
+        ".start()\n"
+    )
+    result = pgmig("--database-url", database_url, "--directory", str(migrations), "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "20260801000000_hooks" in result.stdout
+    assert marker.read_text() == "yes" and joined.read_text() == "yes"
+
+
+def test_a_closed_standard_stream_does_not_change_the_exit_status() -> None:
+    for stream in ("stdout", "stderr"):
+        closed = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        done = subprocess.run(
+            [sys.executable, "-c", f"import os, sys; os.close(sys.{stream}.fileno()); sys.{stream} = None; "
+             "sys.argv = ['pgmig', '--version']; from flask_pgmig.cli import run; run()"],
+            env=clean_environment(), timeout=60, **closed,  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert done.returncode == 0, stream
