@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -195,71 +195,74 @@ def test_history_write_failing_after_the_ddl_rolls_the_ddl_back(
     assert history_versions(url) == ["20260801000000", "20260802000000"] and "second_t" in tables(url)
 
 
-def test_what_a_finished_run_reported_survives_a_server_crash(
-    owned_server: EmbeddedServer, owned_database_url: str, tmp_path: Path
-) -> None:
-    # Only the last migration of a batch, and the audit entry written after the run, wait for the WAL to reach the
-    # disk. A commit that does not wait stays in the server's WAL buffers until the WAL writer's next round: ten
-    # seconds away here, so without those flushes a crash right after the run would lose the whole run.
+@pytest.fixture
+def slow_wal_writer(owned_server: EmbeddedServer, owned_database_url: str) -> Iterator[str]:
+    """The owned database with commits that wait for the flush by default (the owned server runs with
+    synchronous_commit off), and a WAL writer that flushes what did not wait only every ten seconds: a crash
+    right after a run then loses whatever of it was not flushed on purpose."""
     url = owned_database_url
     (dbname,) = query(url, "SELECT current_database()")[0]
-    query(url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')  # the owned server runs with it off
+    query(url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')
     query(url, "ALTER SYSTEM SET wal_writer_delay = '10s'")
     query(url, "SELECT pg_reload_conf()")
     try:
-        migrations = tmp_path / "m"
-        migrations.mkdir()
-        for i in range(1, 6):
-            (migrations / f"2026080{i}000000_t{i}.sql").write_text(
-                f"-- migrate:up\nCREATE TABLE t{i} (id int);\n-- migrate:down\nDROP TABLE t{i};\n"
-            )
-        Migrator.create(url, migrations).migrate()
-        owned_server.stop("immediate")
-        owned_server.start()
-        assert history_versions(url) == [f"2026080{i}000000" for i in range(1, 6)]
-        assert {f"t{i}" for i in range(1, 6)} <= tables(url)
-        Migrator.create(url, migrations).rollback(to="20260801000000")
-        owned_server.stop("immediate")
-        owned_server.start()
-        assert history_versions(url) == ["20260801000000"] and "t2" not in tables(url)
+        yield url
     finally:
+        owned_server.start()
         query(url, "ALTER SYSTEM RESET wal_writer_delay")
         query(url, "SELECT pg_reload_conf()")
+
+
+def crash(server: EmbeddedServer) -> None:
+    server.stop("immediate")
+    server.start()
+
+
+def test_what_a_finished_run_reported_survives_a_server_crash(
+    owned_server: EmbeddedServer, slow_wal_writer: str, tmp_path: Path
+) -> None:
+    # Only the last migration of a batch, and the audit entry written after the run, wait for the WAL to reach the
+    # disk; without those flushes a crash right after the run would lose the whole run.
+    url = slow_wal_writer
+    migrations = tmp_path / "m"
+    migrations.mkdir()
+    for i in range(1, 6):
+        (migrations / f"2026080{i}000000_t{i}.sql").write_text(
+            f"-- migrate:up\nCREATE TABLE t{i} (id int);\n-- migrate:down\nDROP TABLE t{i};\n"
+        )
+    Migrator.create(url, migrations).migrate()
+    crash(owned_server)
+    assert history_versions(url) == [f"2026080{i}000000" for i in range(1, 6)]
+    assert {f"t{i}" for i in range(1, 6)} <= tables(url)
+    Migrator.create(url, migrations).rollback(to="20260801000000")
+    crash(owned_server)
+    assert history_versions(url) == ["20260801000000"] and "t2" not in tables(url)
 
 
 def test_what_a_failed_run_committed_survives_a_server_crash(
-    owned_server: EmbeddedServer, owned_database_url: str, tmp_path: Path
+    owned_server: EmbeddedServer, slow_wal_writer: str, tmp_path: Path
 ) -> None:
-    # The third migration's COMMIT fails on a deferred constraint, so the batch ends before its last COMMIT (the
+    # The fourth migration's COMMIT fails on a deferred constraint, so the batch ends before its last COMMIT (the
     # one that waits for the flush); the audit entry, the other flush, is refused by a trigger. What the run
     # committed before the failure must still be on disk when the error reaches the caller.
-    url = owned_database_url
-    (dbname,) = query(url, "SELECT current_database()")[0]
-    query(url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')  # the owned server runs with it off
-    query(url, "ALTER SYSTEM SET wal_writer_delay = '10s'")
-    query(url, "SELECT pg_reload_conf()")
-    try:
-        migrations = tmp_path / "m"
-        migrations.mkdir()
-        for i in (1, 2, 3, 5):
-            (migrations / f"2026080{i}000000_t{i}.sql").write_text(f"-- migrate:up\nCREATE TABLE t{i} (id int);\n")
-        (migrations / "20260804000000_t4.sql").write_text(
-            "-- migrate:up\nCREATE TABLE parent (id int PRIMARY KEY);\n"
-            "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
-            "INSERT INTO child VALUES (42);\n"
-        )
-        Migrator.create(url, migrations).migrate(to="20260801000000")  # creates the audit log
-        query(url, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                   "RAISE EXCEPTION 'no audit'; END $$")  # fmt: skip
-        query(url, "CREATE TRIGGER refuse BEFORE INSERT ON pgmig_history_audit "
-                   "FOR EACH ROW EXECUTE FUNCTION refuse()")  # fmt: skip
-        with pytest.raises(PgMigError) as caught:
-            Migrator.create(url, migrations).migrate()
-        assert "23503" in str(caught.value)
-        owned_server.stop("immediate")
-        owned_server.start()
-        assert history_versions(url) == ["20260801000000", "20260802000000", "20260803000000"]
-        assert {"t1", "t2", "t3"} <= tables(url) and not {"parent", "child", "t5"} & tables(url)
-    finally:
-        query(url, "ALTER SYSTEM RESET wal_writer_delay")
-        query(url, "SELECT pg_reload_conf()")
+    url = slow_wal_writer
+    migrations = tmp_path / "m"
+    migrations.mkdir()
+    for i in (1, 2, 3, 5):
+        (migrations / f"2026080{i}000000_t{i}.sql").write_text(f"-- migrate:up\nCREATE TABLE t{i} (id int);\n")
+    (migrations / "20260804000000_t4.sql").write_text(
+        "-- migrate:up\nCREATE TABLE parent (id int PRIMARY KEY);\n"
+        "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (42);\n"
+    )
+    Migrator.create(url, migrations).migrate(to="20260801000000")  # creates the audit log
+    query(url, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "RAISE EXCEPTION 'no audit'; END $$")  # fmt: skip
+    query(url, "CREATE TRIGGER refuse BEFORE INSERT ON pgmig_history_audit "
+               "FOR EACH ROW EXECUTE FUNCTION refuse()")  # fmt: skip
+    with pytest.raises(PgMigError) as caught:
+        Migrator.create(url, migrations).migrate()
+    assert "23503" in str(caught.value)
+    crash(owned_server)
+    assert history_versions(url) == ["20260801000000", "20260802000000", "20260803000000"]
+    assert {"t1", "t2", "t3"} <= tables(url) and not {"parent", "child", "t5"} & tables(url)
