@@ -67,6 +67,8 @@ def revert_atomic(
 ) -> list[int]:
     """Run the down sections of ``steps`` (newest first) in one transaction and delete their history rows
     with it; return each one's duration in ms. ``files`` gives a step's file, needed for a Python one."""
+    from .runner import preflight_down
+
     versions = [step.version for step in steps]
     python = {v: m for v in versions for m in [files.get(v)] if m is not None and m.kind == "py"}
     parts = []
@@ -74,7 +76,7 @@ def revert_atomic(
         if step.version in python:
             part = _Part(step.version, step.name, step.down.options, _python(runner, python[step.version], "down"))
         else:
-            statements = sql.split_statements(step.down.sql)
+            statements = preflight_down(step, None)  # checked before the run began: split once
             part = _sql_part(runner, step.version, step.name, step.display, step.down, statements)
         if step.from_stored_source:
             gone = f"{step.id}: file is gone, reverting with the down section stored at apply time"

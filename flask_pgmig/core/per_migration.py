@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from . import backfill, pipeline, sql
+from . import backfill, pipeline
 from .files import MigrationFile, Section
 from .history import SERVER_DURATION
 from .pipeline import LockTimeout, Unit
@@ -140,11 +140,13 @@ def _up_unit(runner: Runner, migration: MigrationFile, last: bool) -> Unit:
 
 
 def _down_unit(runner: Runner, step: RollbackStep, last: bool) -> Unit:
+    from .runner import preflight_down
+
     writes = [runner.history_write(runner.history.delete_query(step.version)).as_bytes(runner.conn)]
     if runner.has_progress_table():
         writes.append(backfill.forget_query(runner.history, step.version).as_bytes(runner.conn))
     return Unit(
-        step.version, step.name, step.display, step.down, sql.split_statements(step.down.sql),
+        step.version, step.name, step.display, step.down, preflight_down(step, None),
         _opening(runner, step.down, last), (*writes, b"COMMIT"),
     )  # fmt: skip
 

@@ -299,7 +299,7 @@ class Runner:
             )
         started = time.perf_counter()
         is_python = migration is not None and migration.kind == "py"
-        statements = [] if is_python else sql.split_statements(step.down.sql)
+        statements = preflight_down(step, migration)  # checked before the run began: split once
         if step.down.options.transaction:
 
             def attempt() -> None:
