@@ -295,9 +295,9 @@ class Migrator:
             plan = planning.plan_rollback(
                 status, steps=steps, to=to, everything=everything, command=self.settings.command
             )
+            self._refuse_unrunnable_down(status, plan)  # as migrate's dry run checks the up sections
             if dry_run or not plan:
                 return RunResult("rollback", rollback_plan=tuple(plan), dry_run=dry_run, status=status)
-            self._refuse_unrunnable_down(status, plan)
             with self._locked(conn):
                 self.history.ensure(conn)
                 status = planning.compute_status(files, self.history.read(conn))

@@ -156,6 +156,8 @@ def test_a_down_section_its_transaction_cannot_run_is_refused_before_anything_is
     )
     migrator = Migrator.create(database_url, directory)
     migrator.migrate()
+    with pytest.raises(MigrationParseError, match=r"20260802000000_second\.sql"):
+        migrator.rollback(everything=True, dry_run=True)  # the preview says so too
     with pytest.raises(MigrationParseError) as caught:
         migrator.rollback(everything=True)
     # the newest is reverted first, so it is named first; and nothing of either was reverted
