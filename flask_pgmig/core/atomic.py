@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 Timeouts = tuple[int | None, int | None]
-# Given each migration's duration: the history write to send with the COMMIT, and what goes with it.
-Finish = Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]]
+# Given each migration's duration: the history write to send with the COMMIT, and what goes with it. Given None,
+# the durations a write records are left to its $1, bound once they are known: the pipeline composes the write
+# while the server still runs the migrations.
+Finish = Callable[[list[int] | None], tuple[pgsql.Composed, pgsql.Composed | None]]
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def apply_atomic(runner: Runner, migrations: Sequence[MigrationFile]) -> list[in
         for m in migrations
     ]
 
-    def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
+    def finish(durations: list[int] | None) -> tuple[pgsql.Composed, pgsql.Composed | None]:
         write = runner.history.upsert_many_query(migrations, durations)
         return runner.history_write(write, expected=len(migrations)), None
 
@@ -83,7 +85,7 @@ def revert_atomic(
             part = _Part(part.version, part.name, part.options, _noting(runner, gone, part.run))
         parts.append(part)
 
-    def finish(durations: list[int]) -> tuple[pgsql.Composed, pgsql.Composed | None]:
+    def finish(durations: list[int] | None) -> tuple[pgsql.Composed, pgsql.Composed | None]:
         # a Python down section may have backfilled, which creates the progress table
         exists = runner.has_progress_table(again=bool(python))
         forget = backfill.forget_many_query(runner.history, versions) if exists else None
@@ -97,7 +99,7 @@ def _one_transaction(
     runner: Runner,
     direction: str,
     parts: Sequence[_Part],
-    finish: Callable[[list[int]], tuple[pgsql.Composed, pgsql.Composed | None]],
+    finish: Finish,
 ) -> list[int]:
     """Run ``parts`` in one transaction, then send ``finish``'s history write (and what goes with it) with the
     COMMIT; a lock timeout retries the whole of it. Returns each part's duration in ms."""
@@ -150,8 +152,9 @@ def _pipelined(
     finish: Finish,
     durations: list[int],
 ) -> None:
-    """One attempt through the pipeline: every statement sent without waiting, then the history write (which
-    needs the durations) and COMMIT."""
+    """One attempt through the pipeline: every statement sent without waiting, then the history write and
+    COMMIT. The write is composed while the server still runs the migrations; their durations are bound to it
+    (as $1) when the last one is done."""
     durations.clear()
     units: list[pipeline.Unit] = []
     current: Timeouts | None = None
@@ -163,9 +166,10 @@ def _pipelined(
         opening += [] if query is None else [query.as_bytes(runner.conn)]
         units.append(pipeline.Unit(part.version, part.name, display, section, statements, tuple(opening)))
 
-    def final() -> list[bytes]:
-        write, also = finish(durations)
-        return [query.as_bytes(runner.conn) for query in (write, also) if query is not None]
+    def final() -> list[pipeline.Closing]:
+        write, also = finish(None)
+        closing = [pipeline.Closing(write.as_bytes(runner.conn), durations=direction == "up")]
+        return closing + ([] if also is None else [pipeline.Closing(also.as_bytes(runner.conn))])
 
     pipeline.run(
         runner, [functools.partial(lambda u: u, unit) for unit in units], direction,

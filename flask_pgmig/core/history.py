@@ -264,30 +264,34 @@ class HistoryTable:
         return query, params
 
     def upsert_many_query(
-        self, migrations: Sequence[MigrationFile], durations_ms: Sequence[int | None]
+        self, migrations: Sequence[MigrationFile], durations_ms: Sequence[int | None] | None
     ) -> tuple[sql.Composed, list[Any]]:
-        """One INSERT ... ON CONFLICT writing the ``applied`` rows of many migrations (``--atomic``)."""
+        """One INSERT ... ON CONFLICT writing the ``applied`` rows of many migrations (``--atomic``).
+
+        With ``durations_ms`` None the durations are left to the query's ``$1`` (an integer array), bound when
+        the query is sent: the pipeline composes the write while the server still runs the migrations."""
         columns = [
-            "version", "name", "kind", "checksum", "up_sql", "down_sql", "down_options", "duration_ms",
-            "file_sha256",
+            "version", "name", "kind", "checksum", "up_sql", "down_sql", "down_options", "file_sha256",
+            "duration_ms",
         ]  # fmt: skip
-        types = ["text", "text", "text", "text", "text", "text", "text", "integer", "text"]
-        rows = [
-            (m.version, m.name, m.kind, m.checksum, *_sections(m), duration, m.file_sha256 or None)
-            for m, duration in zip(migrations, durations_ms, strict=True)
-        ]
-        arrays = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        types = ["text", "text", "text", "text", "text", "text", "text", "text"]
+        rows = [(m.version, m.name, m.kind, m.checksum, *_sections(m), m.file_sha256 or None) for m in migrations]
+        arrays = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in types]
+        unnested: list[sql.Composable] = [sql.SQL("%s::{}[]").format(sql.SQL(kind)) for kind in types]
+        if durations_ms is None:
+            unnested.append(sql.SQL("$1::integer[]"))
+        else:
+            if len(durations_ms) != len(migrations):
+                raise ValueError(f"{len(durations_ms)} durations for {len(migrations)} migrations")
+            unnested.append(sql.SQL("%s::integer[]"))
+            arrays.append(list(durations_ms))
         query = sql.SQL(
             "INSERT INTO {} ({}, status, host, tool_version) SELECT *, 'applied', %s, %s FROM unnest({}) "
             "ON CONFLICT (version) DO UPDATE SET status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, "
             "statements_done = NULL, statements_total = NULL, error = NULL, checksum = EXCLUDED.checksum, "
             "applied_at = now(), name = EXCLUDED.name, kind = EXCLUDED.kind, up_sql = EXCLUDED.up_sql, "
             "down_sql = EXCLUDED.down_sql, down_options = EXCLUDED.down_options, file_sha256 = EXCLUDED.file_sha256"
-        ).format(
-            self.ident,
-            sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(kind)) for kind in types),
-        )
+        ).format(self.ident, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(unnested))
         return query, [_host(), __version__, *arrays]
 
     def delete_query(self, version: str) -> tuple[sql.Composed, list[Any]]:

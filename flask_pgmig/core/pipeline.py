@@ -11,7 +11,8 @@ Safety rests on how PostgreSQL runs a pipeline: an error makes the server skip e
 one Sync, sent at the end, later transactions included, while the transactions committed before it stay
 committed. No migration can run after one that failed (even one whose COMMIT failed), and each one still
 commits with its history row or not at all. ``migrate --atomic`` sends every migration in one transaction
-the same way, then its history rows with the COMMIT once the durations are known.
+the same way, then its history rows with the COMMIT: composed while the server still runs the migrations, sent
+with their durations once the last one is done.
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ class _Query:
     last: bool = False  # the unit's last query: when it has run, the unit is done
 
 
+@dataclass(frozen=True)
+class Closing:
+    """A query of ``final`` (``--atomic``), sent with the COMMIT once every unit is done. It is composed while
+    the server still runs the units; with ``durations``, its ``$1`` is bound to their durations in ms (an integer
+    array), known only at the end."""
+
+    text: bytes
+    durations: bool = False
+
+
 class LockTimeout(Exception):
     """Unit ``index`` could not get a lock in time (55P03); nothing of it was applied, and nothing after it ran."""
 
@@ -83,14 +94,15 @@ def run(
     direction: str,
     done: Callable[[int, int], None],
     *,
-    final: Callable[[], Sequence[bytes]] | None = None,
+    final: Callable[[], Sequence[Closing]] | None = None,
 ) -> None:
     """Run ``units`` in order; ``done(index, duration_ms)`` as each one is done.
 
     A unit is composed only when it is about to be sent, while the server runs the ones before it. With
-    ``final`` (one transaction for all, ``--atomic``), its queries and COMMIT are sent once every unit is done,
-    and a lock timeout raises psycopg's LockNotAvailable for the caller to retry the whole; otherwise it raises
-    :class:`LockTimeout`. Any other failure raises what the classic path raises for it.
+    ``final`` (one transaction for all, ``--atomic``), it is called once every unit is sent, and its queries and
+    COMMIT are sent once every unit is done; a lock timeout raises psycopg's LockNotAvailable for the caller to
+    retry the whole. Otherwise a lock timeout raises :class:`LockTimeout`. Any other failure raises what the
+    classic path raises for it.
     """
     if units:
         _Pipeline(runner, units, direction, done, final).run()
@@ -99,7 +111,7 @@ def run(
 class _Pipeline:
     def __init__(
         self, runner: Runner, compose: Sequence[Callable[[], Unit]], direction: str, done: Callable[[int, int], None],
-        final: Callable[[], Sequence[bytes]] | None,
+        final: Callable[[], Sequence[Closing]] | None,
     ) -> None:  # fmt: skip
         self.runner = runner
         self.conn = runner.conn
@@ -111,6 +123,7 @@ class _Pipeline:
         self.final = final
         self.pending: deque[_Query] = deque()  # sent, result not read yet, in order
         self.finished = 0  # units done
+        self.durations: list[int] = []  # of the units done, in ms
         self.announced = -1  # the last unit whose migration_started was emitted
         self.started = 0.0
         self.clock = 0.0  # the server's clock when the running unit started (--atomic)
@@ -155,11 +168,13 @@ class _Pipeline:
             self._announce()
             self._pump(until=None)
         if self.final is not None:
+            closing = self.final() if self.failure is None else ()  # while the server still runs the units
             self._pump(until=lambda: not self.pending or self.failure is not None)
             if self.failure is None:
                 last = len(self.units) - 1
-                for text in self.final():
-                    self._send(text, _Query(last, "write"))
+                durations = ("{" + ",".join(map(str, self.durations)) + "}").encode("ascii")
+                for query in closing:
+                    self._send(query.text, _Query(last, "write"), [durations] if query.durations else None)
                 self._send(b"COMMIT", _Query(last, "commit"))
         self.pgconn.pipeline_sync()
         self.synced = True
@@ -185,8 +200,8 @@ class _Pipeline:
             self._send(text, query)
         self.pgconn.send_flush_request()  # the server sends the results of what it ran so far without a Sync
 
-    def _send(self, text: bytes, query: _Query) -> None:
-        self.pgconn.send_query_params(text, None)
+    def _send(self, text: bytes, query: _Query, params: Sequence[bytes] | None = None) -> None:
+        self.pgconn.send_query_params(text, params)
         self.pending.append(query)
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -232,6 +247,7 @@ class _Pipeline:
             if query.part == "clock":
                 duration = round((self.clock - clock) * 1000)
             self.finished = query.unit + 1
+            self.durations.append(duration)
             self.runner.events.migration_finished(unit.version, unit.name, self.direction, duration)
             self.done(query.unit, duration)
             self._announce()
