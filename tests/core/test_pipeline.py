@@ -198,6 +198,23 @@ def test_only_the_last_commit_of_a_batch_waits_for_the_wal_flush(database_url: s
     assert history_versions(database_url) == ["20260801000000", "20260802000000"]
 
 
+def test_creating_the_history_table_does_not_wait_for_the_wal_flush(database_url: str, tmp_path: Path) -> None:
+    # the first migration's COMMIT waits for the flush and, the WAL being flushed in order, covers the history DDL
+    (dbname,) = query(database_url, "SELECT current_database()")[0]
+    query(database_url, f'ALTER DATABASE "{dbname}" SET synchronous_commit = on')  # the embedded server's is off
+    query(database_url, "CREATE TABLE ddl_commit_modes (object text, mode text)")
+    query(database_url, "CREATE FUNCTION log_ddl_commit_mode() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN "
+                        "INSERT INTO ddl_commit_modes SELECT object_identity, current_setting('synchronous_commit') "
+                        "FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE'; END $$")  # fmt: skip
+    query(database_url, "CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION log_ddl_commit_mode()")
+    migrations = write(tmp_path / "m", {"20260801000000_a.sql": creating("a_t")})
+
+    Migrator.create(database_url, migrations).migrate()
+
+    modes = dict(query(database_url, "SELECT object, mode FROM ddl_commit_modes"))
+    assert modes == {"public.pgmig_history": "off", "public.pgmig_history_audit": "off", "public.a_t": "on"}
+
+
 def test_without_pipeline_mode_the_same_run_goes_one_statement_at_a_time(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
