@@ -140,12 +140,12 @@ class _Pipeline:
                 self.pgconn.enter_pipeline_mode()
                 try:
                     self._send_and_read()
-                except KeyboardInterrupt:
-                    self._cancel_and_drain()
-                    raise
                 except psycopg.OperationalError as exc:  # the connection went away under libpq
                     if self.failure is None:
                         self.failure = (self.pending[0] if self.pending else _Query(self.finished, "opening"), exc)
+                except BaseException:  # Ctrl-C, SIGTERM, or an error of a callback or of composing a query
+                    self._cancel_and_drain()  # or the server would go on running what was sent, locks held
+                    raise
                 finally:
                     left = self._leave_pipeline_mode()
         finally:
@@ -268,8 +268,8 @@ class _Pipeline:
 
     # -- the way out -------------------------------------------------------------------------------------------
     def _cancel_and_drain(self) -> None:
-        """Ctrl-C or SIGTERM: cancel the running statement (the rest is then skipped), and read up to the Sync
-        so the connection can leave pipeline mode and roll back."""
+        """Ctrl-C, SIGTERM or an error on this side: cancel the running statement (the rest is then skipped),
+        and read up to the Sync so the connection can leave pipeline mode and roll back."""
         with contextlib.suppress(psycopg.Error):
             cancel = getattr(self.conn, "cancel_safe", None) or self.conn.cancel  # cancel_safe: psycopg 3.2
             cancel()

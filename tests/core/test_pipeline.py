@@ -18,6 +18,7 @@ from helpers import history_versions, query, tables
 
 from flask_pgmig.core import pipeline
 from flask_pgmig.core.events import Events
+from flask_pgmig.core.history import HistoryTable
 from flask_pgmig.core.migrator import Migrator
 from flask_pgmig.errors import HistoryError, MigrationFailed, PgMigError
 
@@ -278,6 +279,27 @@ def test_atomic_retries_the_whole_transaction_after_a_lock_timeout(database_url:
     assert history_versions(database_url) == [] and not {"first_t", "third_t"} & tables(database_url)
     Migrator.create(database_url, migrations).migrate(atomic=True)
     assert history_versions(database_url) == ["20260801000000", "20260802000000", "20260803000000"]
+
+
+def test_an_error_on_this_side_mid_pipeline_stops_what_the_server_was_sent(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --atomic composes its history write while the server runs the migrations: if that fails, the server must
+    # not go on running them (holding their locks) after the command has given up
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("cannot compose the history write")
+
+    monkeypatch.setattr(HistoryTable, "upsert_many_query", broken)
+    migrations = write(tmp_path / "m", {
+        "20260801000000_slow.sql": "-- migrate:up\nSELECT pg_sleep(20);\nCREATE TABLE slow_t (id int);\n",
+        "20260802000000_b.sql": creating("b_t"),
+    })  # fmt: skip
+    with pytest.raises(RuntimeError, match="cannot compose"):
+        Migrator.create(database_url, migrations).migrate(atomic=True)
+    running = query(database_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND application_name = 'pgmig' AND state <> 'idle'")  # fmt: skip
+    assert running == [(0,)]
+    assert not {"slow_t", "b_t"} & tables(database_url)
 
 
 def test_a_connection_on_a_file_descriptor_above_1023_is_waited_on(database_url: str, tmp_path: Path) -> None:
