@@ -233,12 +233,16 @@ def _dsn_from_rds(data: Mapping[Any, Any], source: str) -> str:
 
 
 def connection_kwargs(application_name: str = "pgmig") -> dict[str, str | int]:
-    """Extra libpq keywords of every pgmig connection: application_name, TCP keepalives, a connect timeout.
+    """Extra libpq keywords of every pgmig connection: application_name, UTF-8, TCP keepalives, a connect
+    timeout.
 
+    Migration files are UTF-8, and the server converts what they hold to the database's encoding (refusing, with
+    the statement named, a character it has no room for); without it a LATIN1 database would store 'é' as 'Ã©'.
     Keepalives make a migration notice a dead server or a dropped NAT entry instead of hanging for hours.
     """
     return {
         "application_name": application_name,
+        "client_encoding": "UTF8",
         "keepalives": 1,
         "keepalives_idle": 30,
         "keepalives_interval": 10,

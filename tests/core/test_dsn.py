@@ -388,6 +388,7 @@ def test_aws_without_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_connection_kwargs() -> None:
     assert connection_kwargs() == {
         "application_name": "pgmig",
+        "client_encoding": "UTF8",
         "keepalives": 1,
         "keepalives_idle": 30,
         "keepalives_interval": 10,

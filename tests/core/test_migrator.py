@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import psycopg
 import pytest
 from helpers import copy_scenario, history_versions, query, tables
 
@@ -175,3 +177,35 @@ def test_a_down_section_its_transaction_cannot_run_is_refused_before_anything_is
     assert history_versions(database_url) == ["20260801000000", "20260802000000"]
     migrator.rollback(to="20260801000000")  # the second one alone can be reverted
     assert history_versions(database_url) == ["20260801000000"] and "second_t" not in tables(database_url)
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_a_latin1_database_stores_the_characters_the_file_holds(
+    pg_server_url: str, tmp_path: Path, atomic: bool
+) -> None:
+    # migration files are UTF-8: the connection says so, and the server converts to the database's encoding
+    name = f"pgmig_test_latin1_{os.getpid()}_{int(atomic)}"
+    query(pg_server_url, f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'")
+    url = pg_server_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrations = tmp_path / "m"
+        migrations.mkdir()
+        (migrations / "20260801000000_words.sql").write_text(
+            "-- migrate:up\nCREATE TABLE words (w text);\nINSERT INTO words VALUES ('café');\n"
+            "-- migrate:down\nDROP TABLE words;\n", encoding="utf-8"
+        )  # fmt: skip
+        make(url, migrations).migrate(atomic=atomic)
+        with psycopg.connect(url, client_encoding="UTF8") as conn:
+            assert conn.execute("SELECT w, octet_length(convert_to(w, 'LATIN1')) FROM words").fetchall() == [
+                ("café", 4)
+            ]  # fmt: skip
+        (migrations / "20260802000000_arrow.sql").write_text(
+            "-- migrate:up\nINSERT INTO words VALUES ('a');\nINSERT INTO words VALUES ('→');\n", encoding="utf-8"
+        )
+        with pytest.raises(MigrationFailed) as caught:
+            make(url, migrations).migrate(atomic=atomic)
+        assert "line 3, column 1 of '20260802000000_arrow.sql'" in str(caught.value), str(caught.value)
+        assert "LATIN1" in str(caught.value)
+        assert history_versions(url) == ["20260801000000"] and query(url, "SELECT count(*) FROM words") == [(1,)]
+    finally:
+        query(pg_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
