@@ -3,6 +3,10 @@
 One cycle of a tool is: fresh database, CHECKPOINT, apply all (timed), count the tables; status (timed); roll
 back all (timed), count again. A step that fails, or leaves the wrong number of tables, is recorded as failed
 with the reason and never enters a median.
+
+The tools of a target measured as a ratio to a psql floor (:data:`PAIRS`) run back to back in every round,
+taking turns at going first: a machine whose speed drifts from minute to minute (a shared host) then moves
+both sides of the ratio together, and each round gives a paired ratio.
 """
 
 from __future__ import annotations
@@ -53,6 +57,22 @@ class StepResult:
 
 # results[n][tool name][step]
 Results = dict[int, dict[str, dict[str, StepResult]]]
+
+# (floor, ours): the targets measured as a ratio to the floor
+PAIRS = (("psql", "pgmig-atomic"), ("psql-each", "pgmig"))
+
+
+def round_order(tools: Sequence[Tool], rep: int) -> list[Tool]:
+    """The order of round ``rep``: the tools rotated by one place a round (a pair of :data:`PAIRS` counts as
+    one place and stays together, the two taking turns at going first), so no tool always goes first."""
+    by_name = {tool.name: tool for tool in tools}
+    partner = {a: b for a, b in PAIRS if a in by_name and b in by_name}
+    paired = set(partner.values())
+    blocks = [[tool, by_name[partner[tool.name]]] if tool.name in partner else [tool]
+              for tool in tools if tool.name not in paired]  # fmt: skip
+    shift = rep % len(blocks)
+    rotated = [*blocks[shift:], *blocks[:shift]]
+    return [tool for block in rotated for tool in (block[::-1] if rep % 2 else block)]
 
 
 def _say(text: str) -> None:
@@ -125,7 +145,7 @@ def compare(
     warm_up: bool = True,
     checkpoint: bool = True,
 ) -> Results:
-    """Run every tool ``repeat`` times per N, rotating the order each round so no tool always goes first.
+    """Run every tool ``repeat`` times per N in the order of :func:`round_order`.
 
     A step whose first run took longer than ``slow_cap`` seconds is not repeated (dbmate rolls back one
     migration per process: 1000 processes take minutes, and its ratio to the others is not in doubt).
@@ -155,9 +175,7 @@ def compare(
                 finally:
                     server.drop(target.database)
         for rep in range(repeat):
-            shift = rep % len(tools)
-            order = [*tools[shift:], *tools[:shift]]
-            for tool in order:
+            for tool in round_order(tools, rep):
                 _cycle(
                     tool,
                     _target(tool, n, server),

@@ -5,9 +5,9 @@ records a tool that does not do its job as failed. No timing is asserted (timing
 from __future__ import annotations
 
 from benchmarks import report
-from benchmarks.compare import Results, compare
+from benchmarks.compare import PAIRS, Results, compare, round_order
 from benchmarks.db import Server
-from benchmarks.tools import Commands, Pgmig, PsqlSingle, Target
+from benchmarks.tools import Commands, Pgmig, PgmigAtomic, PsqlEach, PsqlSingle, Target
 
 N = 3
 
@@ -55,3 +55,15 @@ def test_harness_runs_floor_and_pgmig_and_catches_a_tool_that_does_nothing(pg_se
     assert "| psql, all in one transaction (floor) | v | " in text and "(1.00×)" in text
     assert "| flask-pgmig: pgmig migrate / status / rollback --all | v | " in text
     assert "lazy-psql apply:" in text  # the failure is shown, not hidden
+
+
+def test_each_floor_and_its_pgmig_run_back_to_back_taking_turns_at_going_first() -> None:
+    tools = [PsqlSingle(), PsqlEach(), Pgmig(), PgmigAtomic(), LazyPsql()]
+    orders = [[tool.name for tool in round_order(tools, rep)] for rep in range(4)]
+    for order in orders:
+        assert sorted(order) == sorted(tool.name for tool in tools)
+        for floor, ours in PAIRS:
+            assert abs(order.index(floor) - order.index(ours)) == 1, order
+    assert [order[0] for order in orders] == ["psql", "pgmig", "lazy-psql", "pgmig-atomic"]  # rotates
+    assert orders[0].index("psql") < orders[0].index("pgmig-atomic")
+    assert orders[1].index("pgmig-atomic") < orders[1].index("psql")  # turns at going first
