@@ -172,6 +172,8 @@ class _Pipeline:
             self._pump(until=lambda: not self.pending or self.failure is not None)
             if self.failure is None:
                 last = len(self.units) - 1
+                if len(self.durations) != len(self.units):  # unnest would pad the shorter array with NULLs
+                    raise RuntimeError(f"{len(self.durations)} durations for {len(self.units)} migrations")
                 durations = ("{" + ",".join(map(str, self.durations)) + "}").encode("ascii")
                 for query in closing:
                     self._send(query.text, _Query(last, "write"), [durations] if query.durations else None)
