@@ -113,15 +113,19 @@ class HistoryTable:
         if row is not None and row[0]:
             return
         # a missing privilege here is translated by the caller (failures.translating) into what to grant
+        # No wait for the WAL flush when the transaction is this one's: what the run commits next waits for it, and
+        # the WAL is flushed in order; a crash before that loses only this DDL, which the next run repeats.
         own_transaction = conn.info.transaction_status == TransactionStatus.IDLE
+        ddl = sql.SQL(
+            "{}CREATE SCHEMA IF NOT EXISTS {}; {}; ALTER TABLE {} ADD COLUMN IF NOT EXISTS file_sha256 text"
+        ).format(
+            sql.SQL("SET LOCAL synchronous_commit = off; " if own_transaction else ""),
+            sql.Identifier(self.schema),
+            sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident),
+            self.ident,
+        )
         with conn.transaction():
-            if own_transaction:
-                # No wait for the WAL flush: what the run commits next waits for it, and the WAL is flushed in
-                # order; a crash before that loses only this DDL, which the next run repeats.
-                conn.execute("SET LOCAL synchronous_commit = off")
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            conn.execute(sql.SQL(HISTORY_DDL).format(table=self.ident, audit=self.audit_ident))
-            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS file_sha256 text").format(self.ident))
+            conn.execute(ddl)  # no parameters: one round trip for all of it
 
     def read(self, conn: Connection) -> list[HistoryRecord]:
         """Every history row; an empty list when the table does not exist yet."""
