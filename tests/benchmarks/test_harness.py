@@ -4,9 +4,11 @@ records a tool that does not do its job as failed. No timing is asserted (timing
 
 from __future__ import annotations
 
+import psycopg
+
 from benchmarks import report
 from benchmarks.compare import PAIRS, Results, compare, round_order
-from benchmarks.db import Server
+from benchmarks.db import RETIRED_PREFIX, Server
 from benchmarks.tools import Commands, Pgmig, PgmigAtomic, PsqlEach, PsqlSingle, Target
 
 N = 3
@@ -67,3 +69,44 @@ def test_each_floor_and_its_pgmig_run_back_to_back_taking_turns_at_going_first()
     assert [order[0] for order in orders] == ["psql", "pgmig", "lazy-psql", "pgmig-atomic"]  # rotates
     assert orders[0].index("psql") < orders[0].index("pgmig-atomic")
     assert orders[1].index("pgmig-atomic") < orders[1].index("psql")  # turns at going first
+
+
+def _database_oid(server: Server, name: str) -> int | None:
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return int(row[0]) if row else None
+
+
+def _database_name(server: Server, oid: int) -> str | None:
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        row = conn.execute("SELECT datname FROM pg_database WHERE oid = %s", [oid]).fetchone()
+    return str(row[0]) if row else None
+
+
+def test_a_database_taken_out_of_use_is_dropped_only_once_the_next_one_exists(pg_server_url: str) -> None:
+    server = Server(pg_server_url)
+    name = "pgmig_bench_test_fresh"
+    server.fresh(name)
+    first = _database_oid(server, name)
+    assert first is not None
+    with psycopg.connect(server.url_for(name), autocommit=True) as conn:
+        conn.execute("CREATE TABLE left_behind (id int)")
+
+    server.drop(name)
+    assert _database_oid(server, name) is None  # the name is free at once
+    assert (_database_name(server, first) or "").startswith(RETIRED_PREFIX)  # its files are still there
+
+    with psycopg.connect(server.url_for("postgres"), autocommit=True) as watcher:
+        server.fresh(name)  # creates the new one, then drops the retired one
+        second = _database_oid(server, name)
+        assert second is not None and second != first
+        assert _database_name(server, first) is None
+        with psycopg.connect(server.url_for(name), autocommit=True) as conn:
+            assert conn.execute("SELECT to_regclass('left_behind')").fetchone() == (None,)
+            server.fresh(name)  # a session still on it does not stop the replacement
+        assert watcher.execute("SELECT 1").fetchone() == (1,)  # sessions elsewhere are left alone
+
+    third = _database_oid(server, name)
+    server.drop(name)
+    server.drop_retired()
+    assert third is not None and _database_name(server, third) is None
