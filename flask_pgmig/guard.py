@@ -11,6 +11,8 @@ the CLI.
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,8 +23,8 @@ from .core.dsn import connect, redact, redact_url
 from .core.files import ListedFile, list_directory
 from .core.history import HistoryTable
 from .core.migrator import Settings
-from .core.plan import Status
-from .core.quick_status import parse_all, quick_status, unchanged_since_applied
+from .core.plan import HistoryRecord, Status
+from .core.quick_status import file_digests, parse_all, quick_status, unchanged_since_applied
 from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 GUARD_CONNECT_TIMEOUT = 5  # seconds: an unreachable database must not hold up boot for long
 PROBLEM_STATES = (planning.PENDING, planning.MODIFIED, planning.MISSING, planning.FAILED, planning.RUNNING)
 VOUCH_COLUMNS = ("version", "status", "file_sha256")  # enough to know that nothing needs to be said
+
+VouchRows = list[tuple[str, str, str | None]] | None
+Opened = tuple[psycopg.Connection[Any], VouchRows]
 
 
 def read_status(dsn: str, settings: Settings) -> Status:
@@ -44,39 +49,112 @@ def _read(dsn: str, settings: Settings, *, vouch: bool) -> Status | None:
     """The status; with ``vouch``, None instead when the history vouches for every file by its raw hash.
 
     Vouching needs one query of three columns and builds nothing, which is what keeps the guard cheap on every
-    boot of an up-to-date app; when it cannot vouch, the full status is read on the same connection.
+    boot of an up-to-date app; when it cannot vouch, the full status is read on the same connection. The server
+    starts its backend and runs that query while this thread lists and hashes the files: at 1000 migrations each
+    takes a few milliseconds, and the guard runs on every boot.
     """
-    listed = list_directory(settings.directory, init_hint=f"{settings.command} init")
     history = HistoryTable(settings.schema, settings.table)
-    failure: str | None = None
+    opening = _InBackground(lambda: _connect_and_vouch(dsn, settings, history, vouch))
+    listed: list[ListedFile] | None = None
     try:
-        with connect(
-            dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs
-        ) as conn:
-            try:
-                if vouch and _vouched(conn, history, listed):
-                    return None
-                records = history.read(conn)
-            except psycopg.Error as exc:
-                failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        if failure is not None:
-            raise HistoryError(
-                f"Reading the history table '{history.display}' failed: {failure}. Check that the app's "
-                "database role may read it."
-            )
+        listed = list_directory(settings.directory, init_hint=f"{settings.command} init")
+        digests = file_digests(listed) if vouch else None
+        conn, rows = opening.result()
+        with conn:
+            if rows is not None and digests is not None and unchanged_since_applied(listed, rows, digests):
+                return None
+            records = _read_history(conn, history)
     except PgMigError:
-        parse_all(listed)  # the database failed before any file was parsed: a broken file is still the error
+        opening.abandon()
+        if listed is not None:
+            parse_all(listed)  # the database failed before any file was parsed: a broken file is still the error
+        raise
+    except BaseException:
+        opening.abandon()
         raise
     return quick_status(listed, records)
 
 
-def _vouched(conn: psycopg.Connection[Any], history: HistoryTable, listed: list[ListedFile]) -> bool:
-    """Whether every file is byte for byte the one its applied history row records (and nothing else is)."""
+def _connect_and_vouch(dsn: str, settings: Settings, history: HistoryTable, vouch: bool) -> Opened:
+    """A connection and, with ``vouch``, every history row's (version, status, file_sha256); None instead of
+    the rows when there is no history yet, or one from before file_sha256 (the full read tells what is what)."""
+    conn = connect(dsn, autocommit=True, connect_timeout=GUARD_CONNECT_TIMEOUT, **settings.connect_kwargs)
+    if not vouch:
+        return conn, None
     try:
-        rows = conn.execute(history.select_records(VOUCH_COLUMNS)).fetchall()
+        return conn, conn.execute(history.select_records(VOUCH_COLUMNS)).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
-        return False  # no history yet, or one from before file_sha256: the full read tells what is what
-    return unchanged_since_applied(listed, rows)
+        return conn, None
+    except psycopg.Error as exc:
+        failed = _history_failed(history, exc)
+    except BaseException:
+        conn.close()
+        raise
+    conn.close()
+    raise failed  # outside the except block: the psycopg error stays out of __context__
+
+
+def _read_history(conn: psycopg.Connection[Any], history: HistoryTable) -> list[HistoryRecord]:
+    try:
+        return history.read(conn)
+    except psycopg.Error as exc:
+        failed = _history_failed(history, exc)
+    raise failed
+
+
+def _history_failed(history: HistoryTable, exc: psycopg.Error) -> HistoryError:
+    failure = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    return HistoryError(
+        f"Reading the history table '{history.display}' failed: {failure}. Check that the app's database role "
+        "may read it."
+    )
+
+
+class _InBackground:
+    """``work()`` (opening a connection) running in a daemon thread from now on: :meth:`result` waits for it and
+    returns what it returned or raises what it raised. A connection nobody will collect (:meth:`abandon`) is
+    closed when it arrives."""
+
+    def __init__(self, work: Callable[[], Opened]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._outcome: Opened | BaseException | None = None
+        self._abandoned = False
+        self._collected = False
+        self._thread = threading.Thread(target=self._run, name="pgmig-guard", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        outcome: Opened | BaseException
+        try:
+            outcome = self._work()
+        except BaseException as exc:  # handed to the caller by result()
+            outcome = exc
+        with self._lock:
+            self._outcome = outcome
+            abandoned = self._abandoned
+        if abandoned and not isinstance(outcome, BaseException):
+            outcome[0].close()
+
+    def result(self) -> Opened:
+        """What ``work()`` returned (after waiting for it), or its exception raised here."""
+        self._thread.join()
+        outcome = self._outcome
+        assert outcome is not None  # the thread has ended, and it always sets it
+        self._collected = True
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def abandon(self) -> None:
+        """Close the connection, now or when it arrives, without waiting for it (unless it was collected)."""
+        if self._collected:
+            return
+        with self._lock:
+            self._abandoned = True
+            outcome = self._outcome
+        if outcome is not None and not isinstance(outcome, BaseException):
+            outcome[0].close()
 
 
 def pending_error(

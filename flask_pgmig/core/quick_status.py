@@ -99,14 +99,22 @@ def read_files(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -
     return files
 
 
-def unchanged_since_applied(listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]]) -> bool:
+def file_digests(listed: Sequence[ListedFile]) -> list[str]:
+    """The SHA-256 of every listed file's raw bytes, in order (what a history row's ``file_sha256`` records)."""
+    return [hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest() for entry in listed]
+
+
+def unchanged_since_applied(
+    listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]], digests: Sequence[str] | None = None
+) -> bool:
     """True when the history vouches for every file: a sufficient test that the status is clean, without it.
 
-    ``rows`` are the history's (version, status, file_sha256). True when every row is applied with a hash,
-    each file has exactly one row and hashes to it, and each row has its file: the status would then list every
-    migration as applied and unchanged. False says nothing: build the status (:func:`quick_status`) to know
-    what is what (e.g. rows written before the hash existed). This is the startup guard's boot path, where
-    building a thousand file, row and state objects would cost more than reading and hashing the files.
+    ``rows`` are the history's (version, status, file_sha256); ``digests``, when the files were hashed already,
+    are :func:`file_digests` of ``listed``. True when every row is applied with a hash, each file has exactly one
+    row and hashes to it, and each row has its file: the status would then list every migration as applied and
+    unchanged. False says nothing: build the status (:func:`quick_status`) to know what is what (e.g. rows
+    written before the hash existed). This is the startup guard's boot path, where building a thousand file, row
+    and state objects would cost more than reading and hashing the files.
     """
     recorded: dict[int, str] = {}
     for version, status, digest in rows:
@@ -116,6 +124,8 @@ def unchanged_since_applied(listed: Sequence[ListedFile], rows: Iterable[tuple[s
         recorded[key] = digest
     if len(recorded) != len(listed):  # listed keys are unique (list_directory refuses duplicates)
         return False
+    if digests is not None:
+        return all(recorded.get(entry.key) == digest for entry, digest in zip(listed, digests, strict=True))
     return all(
         recorded.get(entry.key) == hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest()
         for entry in listed
@@ -135,4 +145,4 @@ def quick_status(listed: Sequence[ListedFile], records: Sequence[HistoryRecord])
     return planning.compute_status(read_files(listed, records), records)
 
 
-__all__ = ["KnownFile", "parse_all", "quick_status", "read_files", "unchanged_since_applied"]
+__all__ = ["KnownFile", "file_digests", "parse_all", "quick_status", "read_files", "unchanged_since_applied"]

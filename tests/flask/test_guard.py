@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psycopg
@@ -15,7 +16,7 @@ from conftest import NOWHERE, AppFactory, with_driver, write_migration
 from helpers import copy_scenario, history_versions, query, tables
 
 from flask_pgmig.core.lock import lock_key
-from flask_pgmig.errors import ConnectionFailed, PendingMigrationsError
+from flask_pgmig.errors import ConnectionFailed, HistoryError, MigrationFileError, PendingMigrationsError
 
 FLASK = Path(sys.executable).with_name("flask")
 
@@ -112,6 +113,39 @@ def test_unreachable_database(make_app: AppFactory, caplog: pytest.LogCaptureFix
         app = make_app(PGMIG_DATABASE_URL=nowhere, PGMIG_GUARD="warn")
     assert any("Could not connect to PostgreSQL" in r.getMessage() for r in caplog.records)
     assert app.extensions["pgmig"].guard == "warn"
+
+
+def _sessions_on(database_url: str) -> int:
+    dbname = database_url.rsplit("/", 1)[1]
+    rows = query(
+        database_url,
+        f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{dbname}' AND pid <> pg_backend_pid()",
+    )
+    return int(rows[0][0])
+
+
+def test_a_guard_that_fails_on_the_files_closes_the_connection_it_was_opening(
+    make_app: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    # The guard connects while it reads the files; when the files fail first, the connection still goes.
+    missing = tmp_path / "not-there"
+    for _ in range(5):
+        with pytest.raises(MigrationFileError, match="does not exist"):
+            make_app(scenario=None, PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error", PGMIG_DIRECTORY=missing)
+    deadline = time.monotonic() + 10
+    while _sessions_on(database_url) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sessions_on(database_url) == 0
+
+
+def test_a_guard_that_fails_on_the_history_table_closes_its_connection(
+    make_app: AppFactory, database_url: str
+) -> None:
+    query(database_url, "CREATE TABLE pgmig_history (nothing int)")  # no version column: not ours
+    for _ in range(3):
+        with pytest.raises(HistoryError, match="Reading the history table 'public.pgmig_history' failed"):
+            make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error")
+    assert _sessions_on(database_url) == 0
 
 
 APP_MODULE = """
