@@ -20,11 +20,11 @@ import psycopg
 
 from .core import plan as planning
 from .core.dsn import connect, redact, redact_url
-from .core.files import ListedFile, list_directory
+from .core.files import list_directory
 from .core.history import HistoryTable
 from .core.migrator import Settings
 from .core.plan import HistoryRecord, Status
-from .core.quick_status import file_digests, parse_all, quick_status, unchanged_since_applied
+from .core.quick_status import digests_of, parse_all, quick_status, read_all, unchanged_since_applied
 from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
 
 if TYPE_CHECKING:
@@ -50,29 +50,27 @@ def _read(dsn: str, settings: Settings, *, vouch: bool) -> Status | None:
 
     Vouching needs one query of three columns and builds nothing, which is what keeps the guard cheap on every
     boot of an up-to-date app; when it cannot vouch, the full status is read on the same connection. The server
-    starts its backend and runs that query while this thread lists and hashes the files: at 1000 migrations each
+    starts its backend and runs that query while this thread reads and hashes the files: at 1000 migrations each
     takes a few milliseconds, and the guard runs on every boot.
     """
+    listed = list_directory(settings.directory, init_hint=f"{settings.command} init")
     history = HistoryTable(settings.schema, settings.table)
     opening = _InBackground(lambda: _connect_and_vouch(dsn, settings, history, vouch))
-    listed: list[ListedFile] | None = None
     try:
-        listed = list_directory(settings.directory, init_hint=f"{settings.command} init")
-        digests = file_digests(listed) if vouch else None
+        raws = read_all(listed)
         conn, rows = opening.result()
         with conn:
-            if rows is not None and digests is not None and unchanged_since_applied(listed, rows, digests):
+            if rows is not None and unchanged_since_applied(listed, rows, digests_of(raws)):
                 return None
             records = _read_history(conn, history)
     except PgMigError:
         opening.abandon()
-        if listed is not None:
-            parse_all(listed)  # the database failed before any file was parsed: a broken file is still the error
+        parse_all(listed)  # the database failed before any file was parsed: a broken file is still the error
         raise
     except BaseException:
         opening.abandon()
         raise
-    return quick_status(listed, records)
+    return quick_status(listed, records, raws)
 
 
 def _connect_and_vouch(dsn: str, settings: Settings, history: HistoryTable, vouch: bool) -> Opened:
@@ -120,7 +118,6 @@ class _InBackground:
         self._lock = threading.Lock()
         self._outcome: Opened | BaseException | None = None
         self._abandoned = False
-        self._collected = False
         self._thread = threading.Thread(target=self._run, name="pgmig-guard", daemon=True)
         self._thread.start()
 
@@ -141,15 +138,13 @@ class _InBackground:
         self._thread.join()
         outcome = self._outcome
         assert outcome is not None  # the thread has ended, and it always sets it
-        self._collected = True
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
     def abandon(self) -> None:
-        """Close the connection, now or when it arrives, without waiting for it (unless it was collected)."""
-        if self._collected:
-            return
+        """Close the connection, now or when it arrives, without waiting for it (closing twice is harmless: the
+        caller's ``with`` may have closed it already)."""
         with self._lock:
             self._abandoned = True
             outcome = self._outcome

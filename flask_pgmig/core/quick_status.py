@@ -78,18 +78,21 @@ def _values(file: MigrationFile) -> tuple[Any, ...]:
     return tuple(getattr(file, f.name) for f in fields(MigrationFile) if f.compare)
 
 
-def read_files(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -> list[MigrationFile]:
+def read_files(
+    listed: Sequence[ListedFile], records: Sequence[HistoryRecord], raws: Sequence[bytes] | None = None
+) -> list[MigrationFile]:
     """Every listed file, read and hashed; parsed unless its hash shows it is the file its applied row records.
 
     A file is matched with the first row of its version, as :func:`~flask_pgmig.core.plan.compute_status` does.
     Files are read (and parsed) in version order, so the first unreadable or malformed one is the one reported.
+    ``raws``: the files' bytes when they were read already (:func:`read_all`).
     """
     first_record: dict[int, HistoryRecord] = {}
     for record in records:
         first_record.setdefault(record.key, record)
     files: list[MigrationFile] = []
-    for entry in listed:
-        raw = read_bytes(entry.path, entry.file_name)
+    for index, entry in enumerate(listed):
+        raw = read_bytes(entry.path, entry.file_name) if raws is None else raws[index]
         digest = hashlib.sha256(raw).hexdigest()
         row = first_record.get(entry.key)
         if row is not None and row.status == planning.APPLIED and row.file_sha256 == digest:
@@ -99,9 +102,14 @@ def read_files(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -
     return files
 
 
-def file_digests(listed: Sequence[ListedFile]) -> list[str]:
-    """The SHA-256 of every listed file's raw bytes, in order (what a history row's ``file_sha256`` records)."""
-    return [hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest() for entry in listed]
+def read_all(listed: Sequence[ListedFile]) -> list[bytes]:
+    """Every listed file's raw bytes, in order; the first unreadable one raises its error."""
+    return [read_bytes(entry.path, entry.file_name) for entry in listed]
+
+
+def digests_of(raws: Sequence[bytes]) -> list[str]:
+    """The SHA-256 of each file's raw bytes (what a history row's ``file_sha256`` records)."""
+    return [hashlib.sha256(raw).hexdigest() for raw in raws]
 
 
 def unchanged_since_applied(
@@ -110,11 +118,11 @@ def unchanged_since_applied(
     """True when the history vouches for every file: a sufficient test that the status is clean, without it.
 
     ``rows`` are the history's (version, status, file_sha256); ``digests``, when the files were hashed already,
-    are :func:`file_digests` of ``listed``. True when every row is applied with a hash, each file has exactly one
-    row and hashes to it, and each row has its file: the status would then list every migration as applied and
-    unchanged. False says nothing: build the status (:func:`quick_status`) to know what is what (e.g. rows
-    written before the hash existed). This is the startup guard's boot path, where building a thousand file, row
-    and state objects would cost more than reading and hashing the files.
+    are :func:`digests_of` their bytes, in ``listed`` order. True when every row is applied with a hash, each
+    file has exactly one row and hashes to it, and each row has its file: the status would then list every
+    migration as applied and unchanged. False says nothing: build the status (:func:`quick_status`) to know what
+    is what (e.g. rows written before the hash existed). This is the startup guard's boot path, where building a
+    thousand file, row and state objects would cost more than reading and hashing the files.
     """
     recorded: dict[int, str] = {}
     for version, status, digest in rows:
@@ -140,9 +148,11 @@ def parse_all(listed: Sequence[ListedFile]) -> list[MigrationFile]:
     return [parse_file(Path(entry.path), entry.file_name) for entry in listed]
 
 
-def quick_status(listed: Sequence[ListedFile], records: Sequence[HistoryRecord]) -> Status:
+def quick_status(
+    listed: Sequence[ListedFile], records: Sequence[HistoryRecord], raws: Sequence[bytes] | None = None
+) -> Status:
     """``compute_status(discover(directory), records)``, parsing only what the history cannot vouch for."""
-    return planning.compute_status(read_files(listed, records), records)
+    return planning.compute_status(read_files(listed, records, raws), records)
 
 
-__all__ = ["KnownFile", "file_digests", "parse_all", "quick_status", "read_files", "unchanged_since_applied"]
+__all__ = ["KnownFile", "digests_of", "parse_all", "quick_status", "read_all", "read_files", "unchanged_since_applied"]

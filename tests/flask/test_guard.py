@@ -9,12 +9,15 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from conftest import NOWHERE, AppFactory, with_driver, write_migration
 from helpers import copy_scenario, history_versions, query, tables
 
+from flask_pgmig import guard
+from flask_pgmig.core import quick_status
 from flask_pgmig.core.lock import lock_key
 from flask_pgmig.errors import ConnectionFailed, HistoryError, MigrationFileError, PendingMigrationsError
 
@@ -125,17 +128,44 @@ def _sessions_on(database_url: str) -> int:
 
 
 def test_a_guard_that_fails_on_the_files_closes_the_connection_it_was_opening(
-    make_app: AppFactory, database_url: str, tmp_path: Path
+    make_app: AppFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The guard connects while it reads the files; when the files fail first, the connection still goes.
-    missing = tmp_path / "not-there"
+    # The guard connects while it reads the files; when a file fails first, the connection still goes.
+    real_read = quick_status.read_bytes
+
+    def read_failing_on_users(path: str, display: str) -> bytes:
+        if "create_users" in display:
+            raise MigrationFileError(f"Could not read migration file '{display}': I/O error.", paths=[path])
+        return real_read(path, display)
+
+    monkeypatch.setattr(quick_status, "read_bytes", read_failing_on_users)
     for _ in range(5):
-        with pytest.raises(MigrationFileError, match="does not exist"):
-            make_app(scenario=None, PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error", PGMIG_DIRECTORY=missing)
+        with pytest.raises(MigrationFileError, match="create_users"):
+            make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error")
     deadline = time.monotonic() + 10
     while _sessions_on(database_url) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _sessions_on(database_url) == 0
+
+
+def test_a_missing_directory_is_reported_without_connecting(
+    make_app: AppFactory, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_connect = guard.connect
+
+    def counting_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        opened.append(dsn)
+        return real_connect(dsn, **kwargs)
+
+    monkeypatch.setattr(guard, "connect", counting_connect)
+    with pytest.raises(MigrationFileError, match="does not exist"):
+        make_app(
+            scenario=None, PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error", PGMIG_DIRECTORY=tmp_path / "nope"
+        )
+    assert opened == []  # no login for nothing, no thread left behind in an app that boots under 'warn'
+    make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="warn")
+    assert opened == [database_url]
 
 
 def test_a_guard_that_fails_on_the_history_table_closes_its_connection(
@@ -143,7 +173,7 @@ def test_a_guard_that_fails_on_the_history_table_closes_its_connection(
 ) -> None:
     query(database_url, "CREATE TABLE pgmig_history (nothing int)")  # no version column: not ours
     for _ in range(3):
-        with pytest.raises(HistoryError, match="Reading the history table 'public.pgmig_history' failed"):
+        with pytest.raises(HistoryError, match=r"Reading the history table 'public\.pgmig_history' failed"):
             make_app(PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error")
     assert _sessions_on(database_url) == 0
 
