@@ -23,7 +23,7 @@ from .core.dsn import connect, redact, redact_url
 from .core.files import list_directory
 from .core.history import HistoryTable
 from .core.migrator import Settings
-from .core.plan import HistoryRecord, Status
+from .core.plan import HistoryRecord, MigrationState, Status
 from .core.quick_status import digests_of, parse_all, quick_status, read_all, unchanged_since_applied
 from .errors import ConnectionFailed, HistoryError, PendingMigrationsError, PgMigError
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 GUARD_CONNECT_TIMEOUT = 5  # seconds: an unreachable database must not hold up boot for long
 PROBLEM_STATES = (planning.PENDING, planning.MODIFIED, planning.MISSING, planning.FAILED, planning.RUNNING)
 VOUCH_COLUMNS = ("version", "status", "file_sha256")  # enough to know that nothing needs to be said
+NAMED_PER_STATE = 5  # migrations named per state in the guard's message
 
 VouchRows = list[tuple[str, str, str | None]] | None
 Opened = tuple[psycopg.Connection[Any], VouchRows]
@@ -164,9 +165,7 @@ def pending_error(
     found = {state: items for state, items in groups.items() if items}
     if not found:
         return None
-    parts = [
-        f"{len(items)} {state} ({', '.join(repr(m.id) for m in items)})" for state, items in found.items()
-    ]
+    parts = [f"{len(items)} {state} ({_named(items)})" for state, items in found.items()]
     fixes = []
     if planning.FAILED in found:
         version = found[planning.FAILED][0].version
@@ -189,6 +188,14 @@ def pending_error(
     )
     problems = [f"{state}: {m.id}" for state, items in found.items() for m in items]
     return PendingMigrationsError(message, problems=problems)
+
+
+def _named(items: list[MigrationState]) -> str:
+    """The first few migrations of one state by name; a new database's thousand pending ones would otherwise make
+    a message (and a log line at every boot under 'warn') of tens of kilobytes. ``problems`` lists them all."""
+    shown = ", ".join(repr(m.id) for m in items[:NAMED_PER_STATE])
+    more = len(items) - NAMED_PER_STATE
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def run_guard(state: PgMigState) -> None:

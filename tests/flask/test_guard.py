@@ -60,6 +60,20 @@ def test_error_lists_every_problem_and_the_fix(
     assert error.message.endswith("run 'flask db migrate' ('flask db status' shows the details).")
 
 
+def test_a_long_list_is_named_in_part_and_given_in_full_in_problems(
+    make_app: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "migrations"
+    for day in range(1, 9):
+        write_migration(directory, f"202601{day:02d}000000", f"create_t{day}", f"CREATE TABLE t{day} (id int);")
+    with pytest.raises(PendingMigrationsError) as caught:
+        make_app(scenario=None, PGMIG_DATABASE_URL=database_url, PGMIG_GUARD="error")
+    named = ", ".join(f"'202601{day:02d}000000_create_t{day}'" for day in range(1, 6))
+    assert f"8 pending ({named} and 3 more)." in caught.value.message
+    assert "create_t6" not in caught.value.message
+    assert caught.value.problems == [f"pending: 202601{day:02d}000000_create_t{day}" for day in range(1, 9)]
+
+
 def test_warn_logs_through_app_logger_and_boots(
     make_app: AppFactory, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
