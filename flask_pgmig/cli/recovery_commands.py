@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
 from ..core.repair import ACCEPT_CHECKSUM, MARK_APPLIED, MARK_ROLLED_BACK, RepairResult
 from .common import emit_json, json_option, migrator, source
+
+SHOWN_VERSIONS = 5  # an audit entry names its versions up to this many, else the first, the last and how many
 
 
 @click.command("repair")
@@ -61,11 +65,18 @@ def history_command(limit: int, as_json: bool) -> None:
         click.echo("The audit log is empty: nothing has run on this database yet.")
         return
     for entry in entries:
-        versions = ", ".join(entry.versions) or "-"
+        versions = _versions(entry.versions)
         who = f"{entry.role}@{entry.host or '?'}, pid {entry.pid}"
         click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:<9} {entry.outcome:<7} {versions}  ({who})")
         if entry.outcome != "ok" and entry.detail.get("error"):
             click.echo(f"    {entry.detail['error']}")
+
+
+def _versions(versions: Sequence[str]) -> str:
+    """An entry's versions on its line: all of a few, the first and last of many (``--json`` has every one)."""
+    if len(versions) > SHOWN_VERSIONS:
+        return f"{versions[0]} ... {versions[-1]} ({len(versions)} migrations)"
+    return ", ".join(versions) or "-"
 
 
 COMMANDS: list[click.Command] = [repair_command, history_command]

@@ -90,3 +90,25 @@ def test_status_check_fails_on_an_invalid_index(database_url: str, tmp_path: Pat
     assert document["invalid_indexes"] == [
         {"schema": "public", "name": "users_email_key", "table": "users", "version": None}
     ]
+
+
+def test_history_names_the_first_and_last_of_many_versions(database_url: str, tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    versions = [f"202601{day:02d}000000" for day in range(1, 8)]
+    for number, version in enumerate(versions, 1):
+        (migrations / f"{version}_create_t{number}.sql").write_text(
+            f"-- migrate:up\nCREATE TABLE t{number} (id int);\n\n-- migrate:down\nDROP TABLE t{number};\n"
+        )
+    base = ["--database-url", database_url, "--directory", str(migrations)]
+    assert pgmig(*base, "migrate", "--to", versions[2]).returncode == 0
+    assert pgmig(*base, "migrate").returncode == 0
+
+    lines = pgmig(*base, "history").stdout.splitlines()
+    assert f" migrate   ok      {versions[3]}, {versions[4]}, {versions[5]}, {versions[6]}  (" in lines[0]
+    assert f" migrate   ok      {versions[0]}, {versions[1]}, {versions[2]}  (" in lines[1]
+    assert pgmig(*base, "rollback", "--all").returncode == 0
+    line = pgmig(*base, "history", "--limit", "1").stdout.splitlines()[0]
+    assert f" rollback  ok      {versions[6]} ... {versions[0]} (7 migrations)  (" in line
+    entries = json.loads(pgmig(*base, "history", "--json", "--limit", "1").stdout)["entries"]
+    assert entries[0]["versions"] == versions[::-1]  # the JSON keeps every one
