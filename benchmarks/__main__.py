@@ -107,7 +107,7 @@ def server_for(args: argparse.Namespace) -> Iterator[tuple[Server, str]]:
 
 @contextmanager
 def _dropping_retired(server: Server) -> Iterator[Server]:
-    server.drop_retired()  # an interrupted run's
+    server.drop_retired(every_process=True)  # an interrupted run's
     try:
         yield server
     finally:

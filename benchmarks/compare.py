@@ -174,15 +174,18 @@ def compare(
                     )
                 finally:
                     server.drop(target.database)
-        for rep in range(repeat):
-            for tool in round_order(tools, rep):
-                _cycle(
-                    tool,
-                    _target(tool, n, server),
-                    f"{rep + 1}/{repeat}",
-                    timeout,
-                    slow_cap,
-                    per_tool[tool.name],
-                    checkpoint,
-                )
+        try:
+            for rep in range(repeat):
+                for tool in round_order(tools, rep):
+                    _cycle(
+                        tool,
+                        _target(tool, n, server),
+                        f"{rep + 1}/{repeat}",
+                        timeout,
+                        slow_cap,
+                        per_tool[tool.name],
+                        checkpoint,
+                    )
+        finally:
+            server.drop_retired()  # the last cycle's databases (each is dropped once the next one exists)
     return results

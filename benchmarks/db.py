@@ -14,6 +14,7 @@ from .generate import TABLE_PREFIX
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 RETIRED_PREFIX = "pgmig_bench_retired_"
+_RETIRED_SERIAL = itertools.count(1)  # with the pid, a name no other Server of any process gives
 
 
 class Server:
@@ -26,7 +27,6 @@ class Server:
         self.port = parts.port or 5432
         self.user = parts.username or "postgres"
         self.password = parts.password
-        self._serial = itertools.count(1)
 
     def _admin(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True, application_name="pgmig-bench")
@@ -72,10 +72,11 @@ class Server:
         with self._admin() as conn:
             self._retire(conn, database)
 
-    def drop_retired(self) -> None:
-        """Drop every database :meth:`drop` or :meth:`fresh` took out of use (also an interrupted run's)."""
+    def drop_retired(self, *, every_process: bool = False) -> None:
+        """Drop the databases :meth:`drop` and :meth:`fresh` of this process took out of use; with
+        ``every_process``, also other processes' (an interrupted run's: only on a server the run has to itself)."""
         with self._admin() as conn:
-            self._drop_retired(conn)
+            self._drop_retired(conn, every_process=every_process)
 
     def _retire(self, conn: psycopg.Connection[Any], database: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
@@ -86,16 +87,17 @@ class Server:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             [database],
         )
-        retired = f"{RETIRED_PREFIX}{next(self._serial)}_{os.getpid()}"
+        retired = f"{RETIRED_PREFIX}{os.getpid()}_{next(_RETIRED_SERIAL)}"
         conn.execute(
             sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                 sql.Identifier(database), sql.Identifier(retired)
             )
         )
 
-    def _drop_retired(self, conn: psycopg.Connection[Any]) -> None:
+    def _drop_retired(self, conn: psycopg.Connection[Any], *, every_process: bool = False) -> None:
+        prefix = RETIRED_PREFIX if every_process else f"{RETIRED_PREFIX}{os.getpid()}_"
         rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [RETIRED_PREFIX]
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [prefix]
         ).fetchall()
         for (name,) in rows:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

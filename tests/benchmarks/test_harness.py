@@ -4,6 +4,8 @@ records a tool that does not do its job as failed. No timing is asserted (timing
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 
 from benchmarks import report
@@ -43,6 +45,12 @@ def test_harness_runs_floor_and_pgmig_and_catches_a_tool_that_does_nothing(pg_se
     lazy = results[N]["lazy-psql"]["apply"]
     assert lazy.median is None
     assert f"left 0 tables, expected {N}" in lazy.failures[0]
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:  # every cycle's database is gone
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) OR datname = ANY(%s)",
+            [f"{RETIRED_PREFIX}{os.getpid()}_", ["pgmig_bench_psql", "pgmig_bench_pgmig", "pgmig_bench_lazy_psql"]],
+        ).fetchall()
+    assert left == []
 
     data = {
         "started": "t0", "finished": "t1",
