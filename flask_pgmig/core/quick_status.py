@@ -113,12 +113,12 @@ def digests_of(raws: Sequence[bytes]) -> list[str]:
 
 
 def unchanged_since_applied(
-    listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]], digests: Sequence[str] | None = None
+    listed: Sequence[ListedFile], rows: Iterable[tuple[str, str, str | None]], digests: Sequence[str]
 ) -> bool:
     """True when the history vouches for every file: a sufficient test that the status is clean, without it.
 
-    ``rows`` are the history's (version, status, file_sha256); ``digests``, when the files were hashed already,
-    are :func:`digests_of` their bytes, in ``listed`` order. True when every row is applied with a hash, each
+    ``rows`` are the history's (version, status, file_sha256); ``digests`` are :func:`digests_of` the files'
+    bytes, in ``listed`` order. True when every row is applied with a hash, each
     file has exactly one row and hashes to it, and each row has its file: the status would then list every
     migration as applied and unchanged. False says nothing: build the status (:func:`quick_status`) to know what
     is what (e.g. rows written before the hash existed). This is the startup guard's boot path, where building a
@@ -132,12 +132,7 @@ def unchanged_since_applied(
         recorded[key] = digest
     if len(recorded) != len(listed):  # listed keys are unique (list_directory refuses duplicates)
         return False
-    if digests is not None:
-        return all(recorded.get(entry.key) == digest for entry, digest in zip(listed, digests, strict=True))
-    return all(
-        recorded.get(entry.key) == hashlib.sha256(read_bytes(entry.path, entry.file_name)).hexdigest()
-        for entry in listed
-    )
+    return all(recorded.get(entry.key) == digest for entry, digest in zip(listed, digests, strict=True))
 
 
 def parse_all(listed: Sequence[ListedFile]) -> list[MigrationFile]:

@@ -17,11 +17,17 @@ from helpers import copy_scenario, query
 
 from flask_pgmig.core import quick_status as quick_status_module
 from flask_pgmig.core import repair as recovery
-from flask_pgmig.core.files import MigrationFile, discover, list_directory
+from flask_pgmig.core.files import ListedFile, MigrationFile, discover, list_directory
 from flask_pgmig.core.history import HistoryTable
 from flask_pgmig.core.migrator import Migrator
 from flask_pgmig.core.plan import HistoryRecord, InvalidIndex, Status, compute_status
-from flask_pgmig.core.quick_status import KnownFile, quick_status, unchanged_since_applied
+from flask_pgmig.core.quick_status import (
+    KnownFile,
+    digests_of,
+    quick_status,
+    read_all,
+    unchanged_since_applied,
+)
 from flask_pgmig.errors import MigrationFailed, MigrationParseError
 
 
@@ -37,7 +43,12 @@ def both(url: str, migrations: Path) -> tuple[Status, Status, list[str]]:
 
 
 def vouched(migrations: Path, records: list[HistoryRecord]) -> bool:
-    return unchanged_since_applied(list_directory(migrations), [(r.version, r.status, r.file_sha256) for r in records])
+    return agree(list_directory(migrations), [(r.version, r.status, r.file_sha256) for r in records])
+
+
+def agree(listed: list[ListedFile], rows: list[tuple[str, str, str | None]]) -> bool:
+    """unchanged_since_applied with the files' digests, as the guard calls it."""
+    return unchanged_since_applied(listed, rows, digests_of(read_all(listed)))
 
 
 def records_of(url: str) -> list[HistoryRecord]:
@@ -214,18 +225,18 @@ def test_unchanged_since_applied_needs_every_row_and_file_to_agree(tmp_path: Pat
     migrations = copy_scenario("basic", tmp_path)
     listed = list_directory(migrations)
     rows = [(f.version, "applied", f.file_sha256) for f in discover(migrations)]
-    assert unchanged_since_applied(listed, rows)
+    assert agree(listed, rows)
     (version, _, digest), *rest = rows
-    assert not unchanged_since_applied(listed, rows[1:])  # a pending file
-    assert not unchanged_since_applied(listed, [*rows, ("20260201000000", "applied", digest)])  # a missing file
-    assert not unchanged_since_applied(listed, [(version, "failed", digest), *rest])
-    assert not unchanged_since_applied(listed, [(version, "applied", None), *rest])  # a row from before the hash
-    assert not unchanged_since_applied(listed, [(version, "applied", "0" * 64), *rest])  # other bytes
+    assert not agree(listed, rows[1:])  # a pending file
+    assert not agree(listed, [*rows, ("20260201000000", "applied", digest)])  # a missing file
+    assert not agree(listed, [(version, "failed", digest), *rest])
+    assert not agree(listed, [(version, "applied", None), *rest])  # a row from before the hash
+    assert not agree(listed, [(version, "applied", "0" * 64), *rest])  # other bytes
     (migrations / "20260120000000_x.sql").write_text("-- migrate:up\nSELECT 1;\n")
     listed = list_directory(migrations)
     rows = [(f.version, "applied", f.file_sha256) for f in discover(migrations)]
-    assert unchanged_since_applied(listed, rows)
-    assert not unchanged_since_applied(listed, [*rows, ("20260120", "applied", rows[-1][2])])  # one version twice
+    assert agree(listed, rows)
+    assert not agree(listed, [*rows, ("20260120", "applied", rows[-1][2])])  # one version twice
 
 
 def test_migrate_parses_only_what_it_may_run(
